@@ -1,0 +1,150 @@
+"""The ``automl`` command: fit, predict, models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+logger = logging.getLogger("automl.cli")
+
+
+def _read_table(path: str):
+    import pandas as pd
+
+    from ._exceptions import InputError
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"data file {path} does not exist")
+    suffixes = [s.lower() for s in file.suffixes]
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        try:
+            return pd.read_parquet(file)
+        except ImportError:
+            raise InputError("reading Parquet needs pyarrow: pip install 'automl-select[parquet]'") from None
+    if ".csv" in suffixes or ".txt" in suffixes or not suffixes:
+        return pd.read_csv(file)
+    raise InputError(f"{path}: unsupported file type {''.join(file.suffixes)!r}; use .csv (optionally .gz) or .parquet")
+
+
+def _cmd_fit(args) -> int:
+    import pandas as pd
+
+    from ._api import fit_best
+    from ._exceptions import InputError
+
+    table = _read_table(args.data)
+    if args.target not in table.columns:
+        raise InputError(f"target column {args.target!r} is not in {args.data}; columns: {list(table.columns)}")
+    y = table.pop(args.target)
+    result = fit_best(
+        table, y, task=args.task, metric=args.metric, time_budget=args.time_budget,
+        n_trials=args.n_trials, cv=args.cv, models=args.models.split(",") if args.models else None,
+        seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
+        test_size=args.test_size,
+    )
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(result.leaderboard.drop(columns=["test_score"] if result.test_score is None else []).to_string(index=False))
+    print()
+    summary = f"best: {result.model_name}  {result.metric} = {result.score:.4f} (CV)"
+    if result.test_score is not None:
+        summary += f", {result.test_score:.4f} (test)"
+    print(summary)
+    print(f"saved to: {result.path}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import pandas as pd
+
+    from ._persist import atomic_write, load
+
+    result = load(args.run_dir)
+    table = _read_table(args.data)
+    target = result.manifest.get("target")
+    if target and target in table.columns:
+        table = table.drop(columns=[target])
+    if args.proba:
+        proba = result.predict_proba(table)
+        out = pd.DataFrame(proba, columns=[f"proba_{c}" for c in result.classes_])
+        out.insert(0, "prediction", result.classes_[proba.argmax(axis=1)])
+    else:
+        out = pd.DataFrame({"prediction": result.predict(table)})
+    if args.output:
+        atomic_write(Path(args.output), out.to_csv(index=False).encode())
+        print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from ._plugins import collect_models, get_plugin_manager
+
+    models = collect_models(get_plugin_manager())
+    if not models:
+        print("no models registered")
+        return 0
+    width = max(len(n) for n in models)
+    for name, m in sorted(models.items()):
+        tasks = ",".join(sorted(m.spec.tasks))
+        print(f"{name:<{width}}  {tasks:<29}  {m.distribution:<16}  {m.spec.description}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description="Find, tune and save the best model for a table.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="search for the best model and save the run")
+    fit.add_argument("data", help="a CSV (optionally .gz) or Parquet file")
+    fit.add_argument("--target", required=True, help="the column to predict")
+    fit.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression", "classification"])
+    fit.add_argument("--time-budget", type=float, default=60.0, help="seconds for the whole run (default 60)")
+    fit.add_argument("--n-trials", type=int, default=None, help="at most this many trials per model")
+    fit.add_argument("--metric", default=None, help="a scikit-learn scorer name (default by task)")
+    fit.add_argument("--models", default=None, help="comma-separated model names (default: all)")
+    fit.add_argument("--cv", type=int, default=5, help="number of CV folds (default 5)")
+    fit.add_argument("--test-size", type=float, default=None, help="fraction held out for a test score")
+    fit.add_argument("--path", default=None, help="run directory to create (default automl-runs/<time>-<id>)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--n-jobs", type=int, default=1, help="threads per model fit")
+    fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies")
+    fit.set_defaults(func=_cmd_fit)
+
+    predict = sub.add_parser("predict", help="predict with a saved run")
+    predict.add_argument("run_dir")
+    predict.add_argument("data", help="a CSV (optionally .gz) or Parquet file with the training columns")
+    predict.add_argument("--output", "-o", default=None, help="CSV file to write (default: standard output)")
+    predict.add_argument("--proba", action="store_true", help="add class probabilities")
+    predict.set_defaults(func=_cmd_predict)
+
+    models = sub.add_parser("models", help="list the registered models")
+    models.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s" if level > logging.DEBUG else "%(levelname)s %(name)s: %(message)s")
+    if level > logging.DEBUG:
+        # third-party chatter (TensorFlow, absl) stays at warnings unless -vv
+        for name in ("tensorflow", "absl", "keras", "optuna"):
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    from ._exceptions import AutoMLError
+
+    try:
+        return args.func(args)
+    except AutoMLError as exc:
+        print(f"automl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("automl: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,202 @@
+"""Turning what the user hands over into a validated table, a target and a task.
+
+Nothing here learns from the data beyond its types and shape: everything that is fitted
+(imputation, encoding, scaling) happens inside each model's pipeline, per CV fold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._exceptions import InputError
+from ._spec import TASKS
+
+__all__ = ["Column", "check_task_name", "as_table", "infer_schema", "prepare_target"]
+
+logger = logging.getLogger(__name__)
+
+#: Numeric targets with more distinct values than this are treated as regression by task="auto".
+MAX_CLASSES_FOR_AUTO = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One input column: its name, the dtype it came with, and how models will see it.
+
+    ``kind`` is ``"numeric"``, ``"categorical"``, ``"datetime"`` (turned into a number of
+    days since 1970) or ``"dropped"`` (with ``note`` saying why).
+    """
+
+    name: str
+    dtype: str
+    kind: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+def check_task_name(task: str, *, allow_auto: bool = True) -> None:
+    valid = sorted(TASKS) + (["auto", "classification"] if allow_auto else [])
+    if task not in valid:
+        raise InputError(f"unknown task {task!r}; use one of {valid}")
+
+
+def as_table(X: Any) -> pd.DataFrame:
+    """X as a DataFrame with unique string column names; a clear error for unusable input."""
+    if X is None:
+        raise InputError("X is None; pass a table (pandas DataFrame, 2-D numpy array or list of rows)")
+    if isinstance(X, pd.Series):
+        raise InputError(
+            "X is a pandas Series (one column); pass a DataFrame, e.g. X.to_frame(), so that "
+            "the column keeps its name"
+        )
+    if not isinstance(X, pd.DataFrame):
+        array = np.asarray(X, dtype=object if _is_ragged_or_mixed(X) else None)
+        if array.ndim != 2:
+            raise InputError(
+                f"X must be 2-D (rows x columns); got an array with {array.ndim} dimension(s) "
+                f"and shape {array.shape}. For a single feature use X.reshape(-1, 1)."
+            )
+        X = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+        X = X.infer_objects()
+    if X.shape[0] == 0:
+        raise InputError("X has no rows; pass a table with at least a few dozen rows")
+    if X.shape[1] == 0:
+        raise InputError("X has no feature columns; pass at least one column besides the target")
+    names = [str(c) for c in X.columns]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InputError(
+            f"X has duplicate column names {duplicated}; rename them so each column is unique"
+        )
+    if list(X.columns) != names:
+        X = X.set_axis(names, axis=1)
+    return X.reset_index(drop=True)
+
+
+def _is_ragged_or_mixed(X: Any) -> bool:
+    if isinstance(X, np.ndarray):
+        return False
+    try:
+        np.asarray(X, dtype=float)
+        return False
+    except (TypeError, ValueError):
+        return True
+
+
+def infer_schema(X: pd.DataFrame) -> list[Column]:
+    """Decide, from dtypes and a few counts, how each column is handed to the models."""
+    columns = []
+    for name in X.columns:
+        series = X[name]
+        dtype = str(series.dtype)
+        n_missing = int(series.isna().sum())
+        if n_missing == len(series):
+            columns.append(Column(name, dtype, "dropped", "all values missing"))
+            continue
+        if series.nunique(dropna=False) <= 1:
+            columns.append(Column(name, dtype, "dropped", "constant: a single value"))
+            continue
+        if pd.api.types.is_datetime64_any_dtype(series):
+            kind = "datetime"
+        elif pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            kind = "numeric"
+        else:
+            kind = "categorical"
+        columns.append(Column(name, dtype, kind))
+    for col in columns:
+        if col.kind == "dropped":
+            logger.info("column %r dropped: %s", col.name, col.note)
+    if all(col.kind == "dropped" for col in columns):
+        raise InputError(
+            "no usable feature column: every column is empty or constant "
+            f"({', '.join(repr(c.name) for c in columns)})"
+        )
+    return columns
+
+
+def prepare_target(y: Any, n_rows: int, task: str) -> tuple[np.ndarray, str]:
+    """Validate ``y`` against the table and settle the task; returns (y, task)."""
+    check_task_name(task)
+    if y is None:
+        raise InputError("y is None; pass the target values (one per row of X)")
+    series = y if isinstance(y, pd.Series) else None
+    if series is None:
+        array = np.asarray(y)
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim != 1:
+            raise InputError(
+                f"y must be 1-D (one target per row); got shape {array.shape}. "
+                "Multi-output targets are not supported."
+            )
+        series = pd.Series(array)
+    if len(series) != n_rows:
+        raise InputError(
+            f"X has {n_rows} rows but y has {len(series)} values; they must have one target per row"
+        )
+    n_missing = int(series.isna().sum())
+    if n_missing:
+        raise InputError(
+            f"y has {n_missing} missing value(s) (of {len(series)} rows); drop those rows "
+            "from X and y, or fill the target, before fitting"
+        )
+    if task == "auto":
+        task = _infer_task(series)
+        logger.info("task inferred from the target: %s", task)
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            raise InputError(
+                f"task 'regression' needs a numeric target; y has dtype {series.dtype}. "
+                "Use task='auto' or a classification task for labels."
+            )
+        values = series.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            raise InputError("y contains inf; regression targets must be finite numbers")
+        return values, task
+    labels = _label_array(series)
+    n_classes = len(pd.unique(labels))
+    if n_classes < 2:
+        raise InputError(
+            f"y has a single class ({labels[0]!r}); classification needs at least two classes"
+        )
+    inferred = "binary" if n_classes == 2 else "multiclass"
+    if task == "classification":
+        task = inferred
+    elif task != inferred:
+        raise InputError(f"task {task!r} was requested but y has {n_classes} classes ({inferred})")
+    return labels, task
+
+
+def _infer_task(series: pd.Series) -> str:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = series.to_numpy(dtype=float)
+        has_fraction = bool(np.any(values != np.round(values)))
+        if has_fraction or series.nunique() > MAX_CLASSES_FOR_AUTO:
+            return "regression"
+    return "binary" if series.nunique() == 2 else "multiclass"
+
+
+def _label_array(series: pd.Series) -> np.ndarray:
+    """Class labels as a plain numpy array that scikit-learn sorts and compares reliably."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(series.cat.categories.dtype)
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=bool)
+    if pd.api.types.is_integer_dtype(series):
+        return series.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(series):
+        return series.to_numpy(dtype=float)
+    values = series.to_numpy(dtype=object)
+    if len({type(v) for v in values}) > 1:
+        raise InputError(
+            "y mixes label types (e.g. numbers and strings); convert it to one type, "
+            "e.g. y.astype(str)"
+        )
+    return values

@@ -1,0 +1,132 @@
+"""Plugin discovery: one door for built-in and third-party model plugins.
+
+Plugins come from the ``automl.plugins`` entry-point group (our own built-ins are listed
+there in ``pyproject.toml``) and from objects passed per call. A plugin that fails to import
+is reported in a warning and skipped; the rest still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import logging
+import warnings
+from collections.abc import Iterable
+
+import pluggy
+
+from . import hookspecs
+from ._exceptions import PluginError
+from ._spec import ModelSpec
+
+__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "collect_models", "list_models"]
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "automl.plugins"
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredModel:
+    """A ModelSpec together with where it came from."""
+
+    spec: ModelSpec
+    plugin: str
+    distribution: str
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, also remembering which distribution provided each plugin."""
+
+    def __init__(self) -> None:
+        super().__init__("automl")
+        self.add_hookspecs(hookspecs)
+        self.distributions: dict[str, str] = {}
+
+
+def get_plugin_manager(plugins: Iterable[object] = ()) -> PluginManager:
+    """A fresh plugin manager with the entry-point plugins and ``plugins`` registered."""
+    pm = PluginManager()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not take the others down
+            warnings.warn(
+                f"automl: plugin {ep.name!r} (entry point {ep.value!r} from distribution "
+                f"{dist!r}) failed to import and is skipped: {type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        pm.register(plugin, name=ep.name)
+        pm.distributions[ep.name] = dist
+    for plugin in plugins:
+        name = pm.register(plugin)
+        pm.distributions[name] = "(passed to fit_best)"
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(
+            f"plugin {exc.plugin!r} has a hook implementation that matches no automl hook: {exc}. "
+            "Check the function name against automl.hookspecs (e.g. 'automl_models')."
+        ) from exc
+    return pm
+
+
+def collect_models(pm: PluginManager) -> dict[str, RegisteredModel]:
+    """Call every ``automl_models`` implementation; return models by name.
+
+    Duplicate names are a :class:`PluginError` naming both providers. An implementation
+    that raises is skipped with a warning.
+    """
+    models: dict[str, RegisteredModel] = {}
+    # get_hookimpls() is in registration order, so built-ins are seen before per-call plugins.
+    for impl in pm.hook.automl_models.get_hookimpls():
+        try:
+            specs = impl.function()
+        except Exception as exc:
+            warnings.warn(
+                f"automl: plugin {impl.plugin_name!r} raised in automl_models() and is skipped: "
+                f"{type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        if specs is None:
+            continue
+        if isinstance(specs, ModelSpec) or not isinstance(specs, Iterable):
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: automl_models() must return a list of "
+                f"automl.ModelSpec, got {type(specs).__name__}"
+            )
+        for spec in specs:
+            if not isinstance(spec, ModelSpec):
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: automl_models() returned a "
+                    f"{type(spec).__name__} where an automl.ModelSpec was expected"
+                )
+            if spec.name in models:
+                raise PluginError(
+                    f"model name {spec.name!r} is provided twice: by plugin "
+                    f"{models[spec.name].plugin!r} and by plugin {impl.plugin_name!r}. "
+                    "Model names must be unique; rename one, or block a plugin."
+                )
+            models[spec.name] = RegisteredModel(
+                spec=spec,
+                plugin=impl.plugin_name,
+                distribution=pm.distributions.get(impl.plugin_name, "?"),
+            )
+    return models
+
+
+def list_models(task: str | None = None, plugins: Iterable[object] = ()) -> list[str]:
+    """Names of the registered models, optionally only those that support ``task``."""
+    from ._data import check_task_name
+
+    if task is not None:
+        check_task_name(task, allow_auto=False)
+    models = collect_models(get_plugin_manager(plugins))
+    return sorted(name for name, m in models.items() if task is None or task in m.spec.tasks)

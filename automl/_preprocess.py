@@ -1,0 +1,137 @@
+"""The preprocessing step at the head of every model pipeline.
+
+It is an ordinary scikit-learn transformer, fitted inside each CV fold, so imputation values,
+category levels and scaling never see the validation rows. It also coerces what arrives at
+predict time (a DataFrame in any column order, or a plain array) to the schema seen in fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from ._data import Column
+from ._exceptions import InputError
+
+__all__ = ["TablePreprocessor", "make_model_pipeline"]
+
+MISSING_CATEGORY = "__missing__"
+#: One-hot width cap per column; rarer levels share an "infrequent" column.
+MAX_ONEHOT_LEVELS = 32
+MAX_ORDINAL_LEVELS = 255
+
+
+class TablePreprocessor(TransformerMixin, BaseEstimator):
+    """Impute, encode and (for ``encoding="onehot"``) scale a table described by ``columns``.
+
+    :param columns: the schema, a list of :class:`automl._data.Column`; dropped columns are ignored.
+    :param encoding: ``"onehot"`` or ``"ordinal"`` (see ``automl.ModelSpec.preprocessing``).
+    """
+
+    def __init__(self, columns: list[Column] | None = None, encoding: str = "onehot"):
+        self.columns = columns
+        self.encoding = encoding
+
+    def fit(self, X, y=None):
+        frame = self._coerce(X)
+        numeric = [c.name for c in self._used if c.kind in ("numeric", "datetime")]
+        categorical = [c.name for c in self._used if c.kind == "categorical"]
+        parts = []
+        if numeric:
+            steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
+            if self.encoding == "onehot":
+                steps.append(StandardScaler())
+            parts.append(("numeric", make_pipeline(*steps), numeric))
+        if categorical:
+            if self.encoding == "onehot":
+                encoder = OneHotEncoder(
+                    handle_unknown="infrequent_if_exist",
+                    max_categories=MAX_ONEHOT_LEVELS,
+                    sparse_output=False,
+                    dtype=np.float64,
+                )
+            else:
+                encoder = OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=-1,
+                    max_categories=MAX_ORDINAL_LEVELS,
+                    dtype=np.float64,
+                )
+            parts.append(("categorical", encoder, categorical))
+        self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(frame)
+        self.n_features_in_ = len(self.columns)
+        self.feature_names_in_ = np.array([c.name for c in self.columns], dtype=object)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "transformer_")
+        return self.transformer_.transform(self._coerce(X))
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "transformer_")
+        return self.transformer_.get_feature_names_out()
+
+    @property
+    def _used(self) -> list[Column]:
+        if self.encoding not in ("onehot", "ordinal"):
+            raise ValueError(f"encoding must be 'onehot' or 'ordinal', got {self.encoding!r}")
+        return [c for c in self.columns if c.kind != "dropped"]
+
+    def _coerce(self, X) -> pd.DataFrame:
+        """The schema's columns, by name, as float (numeric/datetime) or str (categorical)."""
+        names = [c.name for c in self.columns]
+        if not isinstance(X, pd.DataFrame):
+            array = np.asarray(X, dtype=object)
+            if array.ndim != 2 or array.shape[1] != len(names):
+                raise InputError(
+                    f"expected a table with {len(names)} columns {names}; got shape {array.shape}"
+                )
+            X = pd.DataFrame(array, columns=names)
+        else:
+            X = X.set_axis([str(c) for c in X.columns], axis=1)
+            missing = [n for n in names if n not in X.columns]
+            if missing:
+                raise InputError(
+                    f"input is missing column(s) {missing} that the model was trained with"
+                )
+        out = {}
+        for col in self._used:
+            out[col.name] = _coerce_column(X[col.name], col)
+        return pd.DataFrame(out, index=range(len(X)))
+
+
+def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
+    if col.kind == "categorical":
+        values = series.to_numpy(dtype=object, na_value=None)
+        missing = pd.isna(values)
+        text = np.array([str(v) for v in values], dtype=object)
+        text[missing] = MISSING_CATEGORY
+        return text
+    if col.kind == "datetime":
+        stamps = pd.to_datetime(series, errors="coerce", utc=True)
+        days = (stamps - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
+        return days.to_numpy(dtype=float, na_value=np.nan)
+    try:
+        if pd.api.types.is_bool_dtype(series):
+            series = series.astype("Float64")
+        elif not pd.api.types.is_numeric_dtype(series):
+            series = pd.to_numeric(series)
+        values = np.array(series.to_numpy(dtype=float, na_value=np.nan))  # a writable copy
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"column {col.name!r} should be numeric (it was {col.dtype} in training) but holds "
+            f"values that are not numbers: {exc}"
+        ) from None
+    values[~np.isfinite(values)] = np.nan  # inf carries no usable magnitude: treat as missing
+    return values
+
+
+def make_model_pipeline(columns: list[Column], encoding: str, estimator) -> Pipeline:
+    """The full pipeline a model is tuned, refit and saved as: preprocessing + estimator."""
+    return Pipeline([("prepare", TablePreprocessor(columns, encoding)), ("model", estimator)])

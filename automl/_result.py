@@ -1,0 +1,139 @@
+"""What a search returns: the refit winner plus the leaderboard and every trial."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from optuna.trial import TrialState
+
+__all__ = ["Result", "trials_frame", "leaderboard_frame"]
+
+TRIAL_COLUMNS = ["model", "number", "state", "score", "params", "duration", "fold_scores", "error", "worker"]
+LEADERBOARD_COLUMNS = [
+    "model", "score", "std", "test_score", "trials", "complete", "pruned", "failed", "seconds", "status",
+]
+
+
+class Result:
+    """The outcome of :func:`automl.fit_best`, or of :func:`automl.load` on a saved run.
+
+    :ivar model: the winning pipeline (preprocessing + estimator), refit on all the data.
+    :ivar model_name: the winning model's plugin name.
+    :ivar params: the ``build`` arguments of the winning configuration.
+    :ivar score: its mean cross-validated score (greater is better, as in scikit-learn).
+    :ivar test_score: its score on the held-out split when ``test_size`` was set, else None.
+    :ivar metric: the scikit-learn scorer name.
+    :ivar task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+    :ivar leaderboard: one row per model, best first.
+    :ivar trials: one row per trial of every model.
+    :ivar path: the run directory, or None when the run was not saved.
+    :ivar manifest: the run's manifest (what ``manifest.json`` holds).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Any,
+        model_name: str,
+        params: dict[str, Any],
+        score: float,
+        metric: str,
+        task: str,
+        leaderboard: pd.DataFrame,
+        trials: pd.DataFrame,
+        path: Path | None,
+        test_score: float | None = None,
+        manifest: dict[str, Any] | None = None,
+    ):
+        self.model = model
+        self.model_name = model_name
+        self.params = params
+        self.score = score
+        self.test_score = test_score
+        self.metric = metric
+        self.task = task
+        self.leaderboard = leaderboard
+        self.trials = trials
+        self.path = path
+        self.manifest = manifest or {}
+
+    @property
+    def classes_(self) -> np.ndarray | None:
+        return getattr(self.model, "classes_", None)
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions of the winning model (class labels as given in training, or numbers)."""
+        from ._data import as_table
+
+        return self.model.predict(as_table(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns ordered as ``classes_``; classification only."""
+        from ._data import as_table
+        from ._exceptions import InputError
+
+        if self.task == "regression":
+            raise InputError("predict_proba is for classification; this run is a regression")
+        return self.model.predict_proba(as_table(X))
+
+    def __repr__(self) -> str:
+        extra = f", test_score={self.test_score:.4f}" if self.test_score is not None else ""
+        return (
+            f"<Result {self.task} model={self.model_name!r} {self.metric}={self.score:.4f}{extra} "
+            f"path={str(self.path) if self.path else None!r}>"
+        )
+
+
+def trials_frame(searches) -> pd.DataFrame:
+    rows = []
+    for search in searches:
+        for t in search.study.get_trials(deepcopy=False):
+            if t.state == TrialState.RUNNING:
+                continue
+            rows.append({
+                "model": search.name,
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "score": t.value if t.state == TrialState.COMPLETE else math.nan,
+                "params": dict(t.params),
+                "duration": t.user_attrs.get("duration", math.nan),
+                "fold_scores": list(t.user_attrs.get("fold_scores", [])),
+                "error": t.user_attrs.get("error", ""),
+                "worker": t.user_attrs.get("worker", ""),
+            })
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def leaderboard_frame(searches, trials: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for search in searches:
+        own = trials[trials["model"] == search.name]
+        complete = own[own["state"] == "complete"]
+        row = {
+            "model": search.name,
+            "score": math.nan,
+            "std": math.nan,
+            "test_score": math.nan,
+            "trials": len(own),
+            "complete": len(complete),
+            "pruned": int((own["state"] == "pruned").sum()),
+            "failed": int((own["state"] == "fail").sum()),
+            "seconds": float(own["duration"].sum()) if len(own) else 0.0,
+            "status": "ok",
+        }
+        if len(complete):
+            best = complete.loc[complete["score"].idxmax()]
+            row["score"] = float(best["score"])
+            row["std"] = float(np.std(best["fold_scores"])) if best["fold_scores"] else math.nan
+        elif len(own):
+            errors = [e for e in own["error"] if e]
+            row["status"] = f"all trials failed: {errors[0]}" if errors else "no complete trial"
+        else:
+            row["status"] = "not run (time budget)"
+        rows.append(row)
+    board = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+    return board.sort_values("score", ascending=False, na_position="last", kind="stable").reset_index(drop=True)

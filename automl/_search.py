@@ -1,0 +1,252 @@
+"""The search: one Optuna study per model, trials scored by cross-validation, one shared budget.
+
+Order of work:
+1. every model's known-good default configuration, cheapest models first;
+2. further trials, each given to the model with the highest upper-confidence priority
+   (normalized best score plus an exploration bonus that shrinks as a model gets trials),
+   among the models whose typical trial still fits in the time left.
+A trial reports its running CV mean after each fold, so the model's pruner can stop a bad
+configuration after one or two folds. Everything the scheduler decides depends on scores,
+not on timings, except where the budget runs out: with ``n_trials`` and room in the budget,
+the same seed gives the same trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import socket
+import statistics
+import time
+import zlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+from sklearn.base import clone
+
+from ._plugins import RegisteredModel
+from ._preprocess import make_model_pipeline
+from ._spec import ModelContext
+
+__all__ = ["ModelSearch", "run_search", "params_of", "build_pipeline"]
+
+logger = logging.getLogger(__name__)
+
+#: Exploration weight of the upper-confidence priority (scores are normalized to [0, 1]).
+EXPLORATION = 0.4
+#: A model with this many failed trials and no successful one is given no further trials.
+MAX_FAILURES_WITHOUT_SUCCESS = 3
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+@dataclasses.dataclass
+class ModelSearch:
+    """The search state of one model: its study and what its trials have shown so far."""
+
+    model: RegisteredModel
+    study: optuna.Study
+    started: int = 0
+    completed: int = 0
+    failed: int = 0
+    best: float | None = None
+    durations: list[float] = dataclasses.field(default_factory=list)
+    fold_fit_seconds: list[float] = dataclasses.field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.model.spec.name
+
+    def typical_trial_seconds(self) -> float:
+        return statistics.median(self.durations) if self.durations else 0.0
+
+    def typical_refit_seconds(self, folds: int) -> float:
+        if not self.fold_fit_seconds:
+            return 0.0
+        # a refit sees all rows, a fold's fit (folds - 1) / folds of them
+        return statistics.median(self.fold_fit_seconds) * folds / max(folds - 1, 1)
+
+    def exhausted(self, n_trials: int | None) -> bool:
+        if n_trials is not None and self.started >= n_trials:
+            return True
+        return self.completed == 0 and self.failed >= MAX_FAILURES_WITHOUT_SUCCESS
+
+
+def params_of(spec, trial_params: dict, context: ModelContext) -> dict:
+    """The ``build`` arguments of a finished trial, replayed through the model's search space."""
+    return spec.search_space(optuna.trial.FixedTrial(dict(trial_params)), context)
+
+
+def build_pipeline(model: RegisteredModel, params: dict, context: ModelContext, schema):
+    estimator = model.spec.build(params, context)
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+        raise TypeError(
+            f"build() of model {model.spec.name!r} returned {type(estimator).__name__}, "
+            "which is not an estimator (it needs fit and predict)"
+        )
+    return make_model_pipeline(schema, model.spec.preprocessing, estimator)
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    """Optuna logs every trial at INFO on its own handler; our progress lines replace that."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed: int) -> list[ModelSearch]:
+    searches = []
+    for model in models:
+        name = model.spec.name
+        sampler = optuna.samplers.TPESampler(
+            # a per-model seed, stable across processes (str hash() is salted per process)
+            seed=(seed * 1_000_003 + zlib.crc32(name.encode())) % 2**32,
+        )
+        with _quiet_optuna():
+            study = optuna.create_study(
+                storage=storage,
+                study_name=f"{prefix}{name}",
+                direction="maximize",
+                sampler=sampler,
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+            )
+        study.set_user_attr("model", name)
+        if model.spec.default_params:
+            study.enqueue_trial(dict(model.spec.default_params))
+        searches.append(ModelSearch(model, study))
+    return searches
+
+
+def run_search(
+    searches: list[ModelSearch],
+    X,
+    y,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    scorer,
+    schema,
+    context: ModelContext,
+    *,
+    stop_at: Callable[[], float],
+    n_trials: int | None,
+    on_trial: Callable[[ModelSearch, optuna.trial.FrozenTrial], None] | None = None,
+) -> None:
+    """Run trials until every model is exhausted or ``time.monotonic()`` passes ``stop_at()``.
+
+    ``stop_at`` is re-read before each trial and fold: it moves as the expected cost of the
+    final refit becomes known.
+    """
+    with _quiet_optuna():
+        # 1. defaults, cheapest first; 2. upper-confidence allocation of the rest
+        for search in sorted(searches, key=lambda s: s.model.spec.cost):
+            if time.monotonic() >= stop_at():
+                logger.info("time budget reached before every model had its first trial")
+                return
+            _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial)
+        while True:
+            search = _next_model(searches, n_trials, stop_at() - time.monotonic())
+            if search is None:
+                return
+            _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial)
+
+
+def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left: float) -> ModelSearch | None:
+    candidates = [s for s in searches if not s.exhausted(n_trials)]
+    if seconds_left <= 0 or not candidates:
+        return None
+    fitting = [s for s in candidates if s.typical_trial_seconds() <= seconds_left]
+    if not fitting:
+        logger.info("stopping: no model's typical trial fits in the %.1f s left", seconds_left)
+        return None
+    bests = [s.best for s in searches if s.best is not None]
+    low, high = (min(bests), max(bests)) if bests else (0.0, 0.0)
+    total = sum(s.started for s in searches)
+
+    def priority(s: ModelSearch) -> float:
+        if s.best is None:
+            quality = 0.0
+        else:
+            quality = (s.best - low) / (high - low) if high > low else 1.0
+        return quality + EXPLORATION * math.sqrt(math.log(total + 1) / max(s.started, 1))
+
+    # max() keeps the first of equals, and searches are in a fixed order: deterministic
+    return max(fitting, key=priority)
+
+
+def _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial) -> None:
+    study = search.study
+    trial = study.ask()
+    search.started += 1
+    trial.set_user_attr("worker", WORKER)
+    started = time.monotonic()
+    scores: list[float] = []
+    state, value, error = TrialState.COMPLETE, None, None
+    seconds_left = stop_at() - started
+    if math.isfinite(seconds_left):
+        # each fold's fit gets its share of what is left, so iterative models can stop in time
+        context = dataclasses.replace(context, time_limit=max(1.0, seconds_left / len(folds)))
+    try:
+        params = search.model.spec.search_space(trial, context)
+        if not isinstance(params, dict):
+            raise TypeError(f"search_space() returned {type(params).__name__}, expected a dict")
+        pipeline = build_pipeline(search.model, params, context, schema)
+        fold_seconds = []
+        for k, (train, valid) in enumerate(folds):
+            now = time.monotonic()
+            expected_fold = statistics.mean(fold_seconds) if fold_seconds else 0.0
+            if now + expected_fold > stop_at():
+                raise _OutOfTime(f"stopped by the time budget after {k} of {len(folds)} folds")
+            fitted = clone(pipeline)
+            t0 = time.monotonic()
+            fitted.fit(X.iloc[train], y[train])
+            search.fold_fit_seconds.append(time.monotonic() - t0)
+            score = float(scorer(fitted, X.iloc[valid], y[valid]))
+            fold_seconds.append(time.monotonic() - now)
+            if not math.isfinite(score):
+                raise ValueError(f"the score on fold {k} is {score}")
+            scores.append(score)
+            trial.report(float(np.mean(scores)), k)
+            if k + 1 < len(folds) and trial.should_prune():
+                state = TrialState.PRUNED
+                break
+        value = float(np.mean(scores))
+    except _OutOfTime as exc:
+        state, error = TrialState.FAIL, str(exc)
+    except Exception as exc:  # a faulty plugin or model fails its trial, not the run
+        state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
+        logger.debug("%s trial %d raised", search.name, trial.number, exc_info=True)
+    except BaseException:
+        trial.set_user_attr("error", "interrupted")
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    duration = time.monotonic() - started
+    trial.set_user_attr("fold_scores", scores)
+    trial.set_user_attr("duration", duration)
+    if error:
+        trial.set_user_attr("error", error)
+    if state == TrialState.COMPLETE:
+        frozen = study.tell(trial, value)
+        search.completed += 1
+        search.best = value if search.best is None else max(search.best, value)
+        search.durations.append(duration)
+    elif state == TrialState.PRUNED:
+        frozen = study.tell(trial, state=TrialState.PRUNED)
+        search.durations.append(duration)
+    else:
+        frozen = study.tell(trial, state=TrialState.FAIL)
+        search.failed += 1
+        log = logger.info if error.startswith("stopped by the time budget") else logger.warning
+        log("%s trial %d failed: %s", search.name, trial.number, error)
+    if on_trial is not None:
+        on_trial(search, frozen)
