@@ -188,7 +188,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         if column in frame:
             frame[column] = [json.loads(v) for v in frame[column]]
     if "error" in frame:
-        frame["error"] = frame["error"].fillna("")
+        frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), "")
     return frame
 
 

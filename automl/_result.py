@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
+from ._search import BUDGET_STOP
+
 __all__ = ["Result", "trials_frame", "leaderboard_frame"]
 
 TRIAL_COLUMNS = ["model", "number", "state", "score", "params", "duration", "fold_scores", "error", "worker"]
@@ -92,7 +94,7 @@ def trials_frame(searches) -> pd.DataFrame:
     rows = []
     for search in searches:
         for t in search.study.get_trials(deepcopy=False):
-            if t.state == TrialState.RUNNING:
+            if not t.state.is_finished():  # enqueued (waiting) or running
                 continue
             rows.append({
                 "model": search.name,
@@ -131,7 +133,11 @@ def leaderboard_frame(searches, trials: pd.DataFrame) -> pd.DataFrame:
             row["std"] = float(np.std(best["fold_scores"])) if best["fold_scores"] else math.nan
         elif len(own):
             errors = [e for e in own["error"] if e]
-            row["status"] = f"all trials failed: {errors[0]}" if errors else "no complete trial"
+            if errors and all(e.startswith(BUDGET_STOP) for e in errors):
+                row["status"] = "no trial finished within the time budget"
+            else:
+                real = [e for e in errors if not e.startswith(BUDGET_STOP)]
+                row["status"] = f"all trials failed: {real[0]}" if real else "no complete trial"
         else:
             row["status"] = "not run (time budget)"
         rows.append(row)

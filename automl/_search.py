@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import optuna
 from optuna.trial import TrialState
-from sklearn.base import clone
 
 from ._plugins import RegisteredModel
 from ._preprocess import make_model_pipeline
@@ -41,6 +40,12 @@ logger = logging.getLogger(__name__)
 EXPLORATION = 0.4
 #: A model with this many failed trials and no successful one is given no further trials.
 MAX_FAILURES_WITHOUT_SUCCESS = 3
+#: A model's first trial starts only with at least this many seconds left: less cannot train
+#: and score a model on every fold of a table of any size.
+MIN_SECONDS_FOR_FIRST_TRIAL = 2.0
+#: Share of a fold's time that the fit may use; the rest is for predicting and scoring.
+FIT_SHARE = 0.8
+BUDGET_STOP = "stopped by the time budget"
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -66,7 +71,8 @@ class ModelSearch:
         return self.model.spec.name
 
     def typical_trial_seconds(self) -> float:
-        return statistics.median(self.durations) if self.durations else 0.0
+        """Median duration of this model's trials; a floor for a model not tried yet."""
+        return statistics.median(self.durations) if self.durations else MIN_SECONDS_FOR_FIRST_TRIAL
 
     def typical_refit_seconds(self, folds: int) -> float:
         if not self.fold_fit_seconds:
@@ -150,7 +156,7 @@ def run_search(
     with _quiet_optuna():
         # 1. defaults, cheapest first; 2. upper-confidence allocation of the rest
         for search in sorted(searches, key=lambda s: s.model.spec.cost):
-            if time.monotonic() >= stop_at():
+            if stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
                 logger.info("time budget reached before every model had its first trial")
                 return
             _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial)
@@ -184,6 +190,14 @@ def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left:
     return max(fitting, key=priority)
 
 
+def _timed(context: ModelContext, stop_at, fits_left: int) -> ModelContext:
+    """``context`` with ``time_limit`` set to one fit's share of the time left."""
+    seconds_left = stop_at() - time.monotonic()
+    if not math.isfinite(seconds_left):
+        return context
+    return dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds_left / max(fits_left, 1)))
+
+
 def _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial) -> None:
     study = search.study
     trial = study.ask()
@@ -192,26 +206,21 @@ def _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial) 
     started = time.monotonic()
     scores: list[float] = []
     state, value, error = TrialState.COMPLETE, None, None
-    seconds_left = stop_at() - started
-    if math.isfinite(seconds_left):
-        # each fold's fit gets its share of what is left, so iterative models can stop in time
-        context = dataclasses.replace(context, time_limit=max(1.0, seconds_left / len(folds)))
     try:
-        params = search.model.spec.search_space(trial, context)
+        params = search.model.spec.search_space(trial, _timed(context, stop_at, len(folds)))
         if not isinstance(params, dict):
             raise TypeError(f"search_space() returned {type(params).__name__}, expected a dict")
-        pipeline = build_pipeline(search.model, params, context, schema)
-        fold_seconds = []
+        fold_seconds: list[float] = []
         for k, (train, valid) in enumerate(folds):
             now = time.monotonic()
-            expected_fold = statistics.mean(fold_seconds) if fold_seconds else 0.0
-            if now + expected_fold > stop_at():
-                raise _OutOfTime(f"stopped by the time budget after {k} of {len(folds)} folds")
-            fitted = clone(pipeline)
-            t0 = time.monotonic()
-            fitted.fit(X.iloc[train], y[train])
-            search.fold_fit_seconds.append(time.monotonic() - t0)
-            score = float(scorer(fitted, X.iloc[valid], y[valid]))
+            # a model that cannot stop early overshoots by at most half a fold
+            if now >= stop_at() or (fold_seconds and now + 0.5 * statistics.mean(fold_seconds) > stop_at()):
+                raise _OutOfTime(f"{BUDGET_STOP} after {k} of {len(folds)} folds")
+            # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
+            pipeline = build_pipeline(search.model, params, _timed(context, stop_at, len(folds) - k), schema)
+            pipeline.fit(X.iloc[train], y[train])
+            search.fold_fit_seconds.append(time.monotonic() - now)
+            score = float(scorer(pipeline, X.iloc[valid], y[valid]))
             fold_seconds.append(time.monotonic() - now)
             if not math.isfinite(score):
                 raise ValueError(f"the score on fold {k} is {score}")
@@ -223,6 +232,9 @@ def _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial) 
         value = float(np.mean(scores))
     except _OutOfTime as exc:
         state, error = TrialState.FAIL, str(exc)
+        # what the whole trial would have taken, so the scheduler does not try it again in vain
+        done = len(scores)
+        search.durations.append((time.monotonic() - started) * len(folds) / done if done else math.inf)
     except Exception as exc:  # a faulty plugin or model fails its trial, not the run
         state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
         logger.debug("%s trial %d raised", search.name, trial.number, exc_info=True)
@@ -246,7 +258,7 @@ def _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial) 
     else:
         frozen = study.tell(trial, state=TrialState.FAIL)
         search.failed += 1
-        log = logger.info if error.startswith("stopped by the time budget") else logger.warning
+        log = logger.info if error.startswith(BUDGET_STOP) else logger.warning
         log("%s trial %d failed: %s", search.name, trial.number, error)
     if on_trial is not None:
         on_trial(search, frozen)

@@ -169,7 +169,7 @@ class KerasMLPClassifier(ClassifierMixin, _KerasMLP):
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
-            raise ValueError(f"KerasMLPClassifier needs at least 2 classes; got {len(self.classes_)}")
+            raise ValueError("KerasMLPClassifier needs at least 2 classes; y has 1 class")
         self._train(X, encoder.transform(y), len(self.classes_), "sparse_categorical_crossentropy", "softmax")
         return self
 
@@ -178,6 +178,7 @@ class KerasMLPClassifier(ClassifierMixin, _KerasMLP):
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "model_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 

@@ -3,6 +3,7 @@
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 import automl
+from automl.plugins._anytime import TimeLimitedEnsemble
 
 
 def _search_space(trial, context):
@@ -20,7 +21,9 @@ def _search_space(trial, context):
 
 def _build(params, context):
     cls = RandomForestRegressor if context.task == "regression" else RandomForestClassifier
-    return cls(**params, random_state=context.seed, n_jobs=context.n_jobs)
+    forest = cls(**params, random_state=context.seed, n_jobs=context.n_jobs)
+    # grown in batches so that a fit stops in time on large tables, with fewer trees
+    return TimeLimitedEnsemble(forest, max_seconds=context.time_limit)
 
 
 @automl.hookimpl

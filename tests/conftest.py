@@ -1,0 +1,27 @@
+import gzip
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """Runs write automl-runs/ under the working directory: keep each test's apart."""
+    monkeypatch.chdir(tmp_path)
+
+
+def read_bundled(name: str) -> pd.DataFrame:
+    with gzip.open(DATA / f"{name}.csv.gz", "rt") as f:
+        return pd.read_csv(f)
+
+
+@pytest.fixture
+def bundled():
+    """Reads a table from benchmarks/data (copied from the shared benchmark suite, see SOURCES.md)."""
+    return read_bundled
