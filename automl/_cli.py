@@ -99,10 +99,14 @@ def _cmd_models(args) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description="Find, tune and save the best model for a table.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False, help="only warnings and errors")
+    # the same options after the subcommand; SUPPRESS keeps them from resetting what came before
+    logging_options = argparse.ArgumentParser(add_help=False)
+    logging_options.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
+    logging_options.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    fit = sub.add_parser("fit", help="search for the best model and save the run")
+    fit = sub.add_parser("fit", help="search for the best model and save the run", parents=[logging_options])
     fit.add_argument("data", help="a CSV (optionally .gz) or Parquet file")
     fit.add_argument("--target", required=True, help="the column to predict")
     fit.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression", "classification"])
@@ -118,14 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies")
     fit.set_defaults(func=_cmd_fit)
 
-    predict = sub.add_parser("predict", help="predict with a saved run")
+    predict = sub.add_parser("predict", help="predict with a saved run", parents=[logging_options])
     predict.add_argument("run_dir")
     predict.add_argument("data", help="a CSV (optionally .gz) or Parquet file with the training columns")
     predict.add_argument("--output", "-o", default=None, help="CSV file to write (default: standard output)")
     predict.add_argument("--proba", action="store_true", help="add class probabilities")
     predict.set_defaults(func=_cmd_predict)
 
-    models = sub.add_parser("models", help="list the registered models")
+    models = sub.add_parser("models", help="list the registered models", parents=[logging_options])
     models.set_defaults(func=_cmd_models)
     return parser
 

@@ -1,0 +1,81 @@
+"""The automl command, run as a user runs it: a real subprocess on real files."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_wine
+
+AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"
+
+
+def automl_cli(*args, check=True):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([AUTOML, *args], capture_output=True, text=True, env=env, timeout=300)
+    if check and done.returncode != 0:
+        raise AssertionError(f"automl {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+    return done
+
+
+@pytest.fixture
+def wine_csv(tmp_path):
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    table = X.assign(cultivar=y.map({0: "barolo", 1: "grignolino", 2: "barbera"}))
+    path = tmp_path / "wine.csv"
+    table.to_csv(path, index=False)
+    return path, table
+
+
+def test_fit_then_predict_round_trip(wine_csv, tmp_path):
+    path, table = wine_csv
+    run = tmp_path / "run"
+    fit = automl_cli("fit", str(path), "--target", "cultivar", "--n-trials", "2", "--cv", "3",
+                     "--models", "logistic_regression,random_forest", "--path", str(run), "--seed", "3")
+    assert "logistic_regression" in fit.stdout and "random_forest" in fit.stdout
+    assert f"saved to: {run}" in fit.stdout
+    assert "best: " in fit.stdout and "neg_log_loss" in fit.stdout
+    assert (run / "model.joblib").is_file()
+
+    out = tmp_path / "predictions.csv"
+    automl_cli("predict", str(run), str(path), "--output", str(out), "--proba")
+    predictions = pd.read_csv(out)
+    assert len(predictions) == len(table)
+    assert list(predictions.columns) == ["prediction", "proba_barbera", "proba_barolo", "proba_grignolino"]
+    assert (predictions["prediction"] == table["cultivar"]).mean() > 0.9
+
+    # to standard output, without the target column
+    printed = automl_cli("predict", str(run), str(path)).stdout.splitlines()
+    assert printed[0] == "prediction" and len(printed) == len(table) + 1
+    assert printed[1:] == predictions["prediction"].tolist()
+
+
+def test_parquet_input(wine_csv, tmp_path):
+    _, table = wine_csv
+    parquet = tmp_path / "wine.parquet"
+    table.to_parquet(parquet)
+    run = tmp_path / "run"
+    automl_cli("fit", str(parquet), "--target", "cultivar", "--n-trials", "1", "--cv", "3",
+               "--models", "logistic_regression", "--path", str(run), "-q")
+    assert (run / "manifest.json").is_file()
+
+
+def test_models_lists_names_tasks_and_distribution():
+    lines = automl_cli("models").stdout.splitlines()
+    by_name = {line.split()[0]: line for line in lines}
+    assert {"logistic_regression", "ridge", "random_forest", "keras_mlp"} <= set(by_name)
+    assert "binary,multiclass,regression" in by_name["random_forest"]
+    assert "automl-select" in by_name["keras_mlp"]
+
+
+def test_errors_are_one_clear_line_and_exit_2(wine_csv, tmp_path):
+    path, _ = wine_csv
+    done = automl_cli("fit", str(path), "--target", "nope", check=False)
+    assert done.returncode == 2
+    assert "target column 'nope' is not in" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = automl_cli("predict", str(tmp_path / "missing-run"), str(path), check=False)
+    assert done.returncode == 2 and "manifest.json is missing" in done.stderr

@@ -1,0 +1,72 @@
+"""The run directory: checksums catch corruption; loading gives the same model."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+
+import automl
+
+
+@pytest.fixture
+def run(tmp_path):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    result = automl.fit_best(X, y, models=["ridge", "random_forest"], n_trials=2, cv=3, path=tmp_path / "run")
+    return result, X
+
+
+def test_load_gives_identical_predictions(run):
+    result, X = run
+    loaded = automl.load(result.path)
+    np.testing.assert_array_equal(loaded.predict(X), result.predict(X))
+    assert loaded.params == result.params
+    assert loaded.manifest["artifacts"] == result.manifest["artifacts"]
+
+
+def test_truncated_model_file_is_named(run):
+    result, _ = run
+    model = result.path / "model.joblib"
+    model.write_bytes(model.read_bytes()[:-100])
+    with pytest.raises(automl.RunDirectoryError, match=r"model.joblib does not match its checksum.*truncated or corrupted"):
+        automl.load(result.path)
+
+
+def test_flipped_byte_in_leaderboard_is_named(run):
+    result, _ = run
+    board = result.path / "leaderboard.csv"
+    data = bytearray(board.read_bytes())
+    data[10] ^= 0xFF
+    board.write_bytes(bytes(data))
+    with pytest.raises(automl.RunDirectoryError, match="leaderboard.csv does not match its checksum"):
+        automl.load(result.path)
+
+
+def test_missing_manifest_or_artifact(run, tmp_path):
+    result, _ = run
+    (result.path / "trials.csv").unlink()
+    with pytest.raises(automl.RunDirectoryError, match="trials.csv is missing"):
+        automl.load(result.path)
+    with pytest.raises(automl.RunDirectoryError, match="manifest.json is missing"):
+        automl.load(tmp_path)
+
+
+def test_version_difference_warns_with_both_versions(run):
+    result, X = run
+    manifest_path = result.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["versions"]["scikit-learn"] = "0.0.1"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.warns(UserWarning, match=r"scikit-learn 0.0.1 \(saved\) vs .* \(installed\)"):
+        loaded = automl.load(result.path)
+    assert loaded.predict(X).shape == (len(X),)
+
+
+def test_manifest_describes_the_run(run):
+    result, _ = run
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    for key in ("model", "params", "metric", "cv_score", "task", "columns", "seed", "time_budget",
+                "n_trials", "versions", "artifacts", "studies", "storage"):
+        assert key in manifest, key
+    assert manifest["storage"] == "study.journal"
+    assert manifest["classes"] is None and manifest["task"] == "regression"
