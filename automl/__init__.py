@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ._exceptions import AutoMLError, InputError, PluginError, RunDirectoryError, SearchError
+from ._exceptions import AutoMLError, InputError, Interrupted, PluginError, RunDirectoryError, SearchError
 from ._spec import ModelContext, ModelSpec
 from .hookspecs import hookimpl
 
@@ -36,6 +36,7 @@ __all__ = [
     "AutoMLError",
     "AutoMLRegressor",
     "InputError",
+    "Interrupted",
     "ModelContext",
     "ModelSpec",
     "PluginError",

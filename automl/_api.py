@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
+import hashlib
 import logging
 import math
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,15 +18,17 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from ._data import as_table, infer_schema, prepare_target
-from ._exceptions import InputError, SearchError
+from ._exceptions import InputError, Interrupted, SearchError
 from ._metrics import resolve_scorer
-from ._persist import STUDY_FILE, library_versions, save_run
+from ._persist import RUN_FILE, STUDY_FILE, library_versions, read_json, save_run, write_json
 from ._plugins import RegisteredModel, collect_models, get_plugin_manager
 from ._result import Result, leaderboard_frame, trials_frame
-from ._search import ModelSearch, build_pipeline, create_studies, params_of, run_search
+from ._runner import TrialFailure, WorkerRunner
+from ._search import FIT_SHARE, ModelSearch, build_pipeline, create_studies, params_of, run_search
 from ._spec import ModelContext
 
 __all__ = ["fit_best"]
@@ -33,6 +39,8 @@ logger = logging.getLogger(__name__)
 SAVE_ALLOWANCE = 1.0
 #: Safety factor on the expected refit time when deciding to stop searching.
 REFIT_MARGIN = 1.3
+#: After Ctrl-C or SIGTERM, seconds at most for refitting the best model before saving it.
+INTERRUPT_REFIT_SECONDS = 10.0
 
 
 def fit_best(
@@ -52,6 +60,8 @@ def fit_best(
     path: str | Path | None = None,
     test_size: float | None = None,
     save: bool = True,
+    memory_limit: float | None = None,
+    resume: bool = False,
 ) -> Result:
     """Find, tune and refit the best model for ``X`` → ``y`` among all registered model plugins.
 
@@ -80,15 +90,30 @@ def fit_best(
     :param test_size: fraction of rows (e.g. 0.2) held out of the search; the winner's score
         on them is reported next to its CV score. The final model is refit on all rows.
     :param save: write the run directory (default). With ``False`` the studies live in memory.
+    :param memory_limit: megabytes a trial's worker process may use; a trial that needs more
+        is stopped and recorded as failed.
+    :param resume: continue the run in ``path`` (after an interrupt or a crash) with the same
+        data and settings: finished trials are kept and not repeated.
     :return: a :class:`automl.Result`.
     :raises InputError: for unusable data or arguments (nothing is written).
     :raises SearchError: when no trial of any model succeeds (no model file is written).
+    :raises Interrupted: after Ctrl-C or SIGTERM, once the best model so far is saved.
+
+    Every trial is fitted in a worker process: a fit that hangs is stopped when the budget
+    runs out, one that crashes or exceeds ``memory_limit`` fails only its trial, and the call
+    returns within ``time_budget * 1.05 + 5`` seconds whatever a plugin does.
     """
     started = time.monotonic()
     _check_budget(time_budget, n_trials)
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs < 1:
         raise InputError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)) or memory_limit <= 0):
+        raise InputError(f"memory_limit must be a positive number of megabytes (or None), got {memory_limit!r}")
+    if resume and path is None:
+        raise InputError("resume=True needs path=, the run directory to continue")
     deadline = started + time_budget if time_budget is not None else math.inf
+    # the promise: however a plugin behaves, the call returns by this time
+    hard_deadline = started + time_budget * 1.05 + 5.0 if time_budget is not None else math.inf
 
     table = as_table(X)
     y_all, task = prepare_target(y, len(table), task)
@@ -97,7 +122,8 @@ def fit_best(
     registered = collect_models(get_plugin_manager(plugins))
     chosen = _choose_models(registered, models, task)
 
-    X_search, y_search, X_test, y_test = _split_test(table, y_all, test_size, task, seed)
+    search_rows, test_rows = _split_test(y_all, test_size, task, seed)
+    X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
     splitter = _make_splitter(cv, task, seed)
     folds = _make_folds(splitter, X_search, y_search, task)
     n_classes = len(np.unique(y_all)) if task != "regression" else 0
@@ -105,8 +131,16 @@ def fit_best(
         task=task, seed=seed, n_samples=len(X_search), n_features=table.shape[1],
         n_classes=n_classes, n_jobs=n_jobs,
     )
+    settings = {
+        "task": task, "metric": metric_name, "cv": str(splitter), "seed": seed, "test_size": test_size,
+        "models": [m.spec.name for m in chosen], "data_sha256": _fingerprint(table, y_all),
+    }
 
-    run_dir = _new_run_directory(path) if save else None
+    run_dir = None
+    if resume:
+        run_dir = _resume_directory(Path(path), settings)
+    elif save:
+        run_dir = _new_run_directory(path)
     if storage is None and run_dir is not None:
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(run_dir / STUDY_FILE))
@@ -115,37 +149,57 @@ def fit_best(
     else:
         # a shared database may hold many runs: keep this run's study names apart
         prefix = f"{run_dir.name if run_dir else secrets.token_hex(4)}/"
+    if run_dir is not None and not resume:
+        write_json(run_dir / RUN_FILE, {**settings, "created": _now(), "study_prefix": prefix})
     searches = create_studies(chosen, storage, prefix, seed)
-    n_refits = 2 if X_test is not None else 1
+    n_refits = 2 if test_rows is not None else 1
+
+    runner = WorkerRunner(
+        {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds, "scorer": scorer},
+        threads=n_jobs,
+        memory_limit=memory_limit,
+    )
 
     def stop_at() -> float:
         best = _best_search(searches)
         refit = best.typical_refit_seconds(len(folds)) * n_refits if best else 0.0
-        return deadline - REFIT_MARGIN * refit - SAVE_ALLOWANCE
+        # a worker lost at the end must be replaced before the refit
+        return deadline - REFIT_MARGIN * refit - runner.start_seconds - SAVE_ALLOWANCE
 
     logger.info(
         "searching %d model(s) for %s on %d rows x %d columns, metric %s, budget %s",
         len(searches), task, len(table), table.shape[1], metric_name,
         f"{time_budget:g} s" if time_budget is not None else "none",
     )
-    progress = _Progress(searches, started, time_budget)
-    run_search(
-        searches, X_search, y_search, folds, scorer, schema, context,
-        stop_at=stop_at, n_trials=n_trials, on_trial=progress,
-    )
+    interrupted = None
+    try:
+        with _signals_as_interrupts():
+            try:
+                runner.ensure_started()
+                run_search(
+                    searches, runner, len(folds), schema, context,
+                    stop_at=stop_at, n_trials=n_trials, on_trial=_Progress(searches, started, time_budget),
+                )
+            except KeyboardInterrupt as exc:
+                interrupted = getattr(exc, "signal_name", "SIGINT")
+                runner.kill()  # whatever it was fitting is abandoned
+                logger.warning("interrupted (%s): refitting the best model found so far", interrupted)
+                # a short refit window: an interrupted user wants control back within seconds
+                deadline = hard_deadline = min(hard_deadline, time.monotonic() + INTERRUPT_REFIT_SECONDS)
 
-    trials = trials_frame(searches)
-    leaderboard = leaderboard_frame(searches, trials)
-    if math.isfinite(deadline):
-        refit_seconds = (deadline - time.monotonic() - SAVE_ALLOWANCE) / n_refits
-        context = dataclasses.replace(context, time_limit=max(1.0, refit_seconds))
-    winner, params, model, test_score = _refit_winner(
-        searches, leaderboard, context, schema, scorer, table, y_all, X_search, y_search, X_test, y_test
-    )
+            trials = trials_frame(searches)
+            leaderboard = leaderboard_frame(searches, trials)
+            winner, params, refit = _refit_winner(
+                searches, leaderboard, context, schema, runner, deadline, hard_deadline, test_rows is not None
+            )
+    finally:
+        runner.close()
+
+    test_score = refit.get("test_score")
     if test_score is not None:
         leaderboard.loc[leaderboard["model"] == winner.name, "test_score"] = test_score
     result = Result(
-        model=model, model_name=winner.name, params=params, score=float(winner.best),
+        model_bytes=refit["model"], model_name=winner.name, params=params, score=float(winner.best),
         test_score=test_score, metric=metric_name, task=task, leaderboard=leaderboard,
         trials=trials, path=run_dir,
     )
@@ -153,32 +207,34 @@ def fit_best(
         "format": 1,
         "model": winner.name,
         "params": params,
-        "metric": metric_name,
+        **{k: v for k, v in settings.items() if k not in ("models",)},
         "cv_score": result.score,
         "cv_std": float(leaderboard.loc[leaderboard["model"] == winner.name, "std"].iloc[0]),
         "test_score": test_score,
-        "task": task,
         "target": str(y.name) if getattr(y, "name", None) is not None else None,
-        "classes": _labels_as_json(getattr(model, "classes_", None)),
+        "classes": refit.get("classes"),
         "columns": [c.to_dict() for c in schema],
         "n_rows": len(table),
-        "seed": seed,
         "time_budget": time_budget,
         "n_trials": n_trials,
-        "cv": str(splitter),
-        "test_size": test_size,
+        "memory_limit": memory_limit,
         "models": [s.name for s in searches],
         "studies": {s.name: s.study.study_name for s in searches},
         "storage": STUDY_FILE if prefix == "" else _describe_storage(storage),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "interrupted": interrupted,
+        "resumed": bool(resume),
+        "created": _now(),
         "versions": library_versions(),
     }
     if run_dir is not None:
-        manifest["search_seconds"] = round(time.monotonic() - started, 3)
+        manifest["seconds"] = round(time.monotonic() - started, 3)
         result.manifest = save_run(run_dir, result, manifest)
         logger.info("saved the run to %s", run_dir)
     else:
         result.manifest = manifest
+    if interrupted:
+        where = f"saved in {run_dir}" if run_dir is not None else "not saved (save=False)"
+        raise Interrupted(interrupted, run_dir, f"interrupted by {interrupted}; the best model so far is {where}")
     logger.info(
         "best model: %s, %s %.4f (%.1f s in all)",
         winner.name, metric_name, result.score, time.monotonic() - started,
@@ -218,19 +274,19 @@ def _choose_models(registered: dict[str, RegisteredModel], models, task: str) ->
     return [registered[m] for m in models]
 
 
-def _split_test(table, y, test_size, task, seed):
+def _split_test(y, test_size, task, seed):
+    """Row positions for the search and for the held-out test (None without ``test_size``)."""
+    rows = np.arange(len(y))
     if test_size is None:
-        return table, y, None, None
+        return rows, None
     if isinstance(test_size, bool) or not isinstance(test_size, float) or not 0 < test_size < 1:
         raise InputError(f"test_size must be a fraction between 0 and 1 (e.g. 0.2), got {test_size!r}")
     stratify = y if task != "regression" else None
     try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            table, y, test_size=test_size, random_state=seed, stratify=stratify
-        )
+        search_rows, test_rows = train_test_split(rows, test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:
         raise InputError(f"cannot hold out test_size={test_size}: {exc}") from None
-    return X_train.reset_index(drop=True), y_train, X_test.reset_index(drop=True), y_test
+    return np.sort(search_rows), np.sort(test_rows)
 
 
 def _make_splitter(cv, task: str, seed: int):
@@ -266,6 +322,61 @@ def _make_folds(splitter, X, y, task: str) -> list[tuple[np.ndarray, np.ndarray]
         raise InputError(f"the cv splitter {splitter!r} cannot split this data: {exc}") from None
 
 
+def _fingerprint(table: pd.DataFrame, y: np.ndarray) -> str:
+    """A checksum of the data, so that a resumed run is known to continue on the same table."""
+    digest = hashlib.sha256()
+    digest.update(",".join(table.columns).encode())
+    digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(pd.Series(y), index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _resume_directory(directory: Path, settings: dict) -> Path:
+    if not (directory / RUN_FILE).is_file():
+        raise InputError(f"nothing to resume in {directory}: it holds no {RUN_FILE} (start it with path= and without resume)")
+    recorded = read_json(directory / RUN_FILE)
+    if recorded.get("data_sha256") != settings["data_sha256"]:
+        raise InputError(
+            f"the data differs from the data the run in {directory} was started with; resume it with the "
+            "same X and y, or start a new run"
+        )
+    for key in ("task", "metric", "cv", "seed", "test_size", "models"):
+        if recorded.get(key) != settings[key]:
+            raise InputError(
+                f"{key} differs from the run in {directory}: it was {recorded.get(key)!r}, now {settings[key]!r}; "
+                "resume with the same settings, or start a new run"
+            )
+    return directory
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts():
+    """SIGTERM (and SIGINT, as usual) raise :class:`Interrupted` while the search runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(signum)
+        # leave handlers that the application installed alone
+        if current in (signal.default_int_handler, signal.SIG_DFL):
+            previous[signum] = current
+            signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, current in previous.items():
+            signal.signal(signum, current)
+
+
 def _new_run_directory(path) -> Path:
     if path is None:
         stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -286,7 +397,9 @@ def _best_search(searches: list[ModelSearch]) -> ModelSearch | None:
     return max(scored, key=lambda s: s.best) if scored else None
 
 
-def _refit_winner(searches, leaderboard, context, schema, scorer, table, y_all, X_search, y_search, X_test, y_test):
+def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test):
+    """Refit the best model on all rows in the worker; if that fails or runs out of time, the
+    next best that has time left. Returns (search, params, the worker's refit answer)."""
     by_name = {s.name: s for s in searches}
     ranked = [by_name[name] for name in leaderboard["model"] if by_name[name].best is not None]
     if not ranked:
@@ -297,19 +410,28 @@ def _refit_winner(searches, leaderboard, context, schema, scorer, table, y_all, 
             else "Raise time_budget"
         )
         raise SearchError(f"no trial of any model succeeded, so there is no model to save ({summary}). {advice}.")
-    for search in ranked:
-        best_trial = search.study.best_trial
+    failures = []
+    for attempt, search in enumerate(ranked):
+        # the winner gets the budget's time; a fallback also the grace of the hard deadline
+        until = deadline if attempt == 0 else hard_deadline
+        seconds = until - time.monotonic() - SAVE_ALLOWANCE
+        if attempt > 0 and search.typical_refit_seconds(2) > seconds:
+            continue
+        timed = dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds / (2 if with_test else 1)))
         try:
-            params = params_of(search.model.spec, best_trial.params, context)
-            test_score = None
-            if X_test is not None:
-                held_out = build_pipeline(search.model, params, context, schema).fit(X_search, y_search)
-                test_score = float(scorer(held_out, X_test, y_test))
-            model = build_pipeline(search.model, params, context, schema).fit(table, y_all)
-            return search, params, model, test_score
-        except Exception as exc:
-            logger.warning("refitting %s failed (%s: %s); trying the next model", search.name, type(exc).__name__, exc)
-    raise SearchError("every model that completed a trial failed to refit on all the data; see the warnings above")
+            params = params_of(search.model.spec, search.study.best_trial.params, timed)
+            answer = {}
+            if with_test:
+                pipeline = build_pipeline(search.model, params, timed, schema)
+                answer = runner.refit(pipeline, on_search_rows=True, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
+            pipeline = build_pipeline(search.model, params, timed, schema)
+            final = runner.refit(pipeline, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
+            return search, params, {**final, "test_score": answer.get("test_score")}
+        except (TrialFailure, Exception) as exc:
+            reason = exc.reason if isinstance(exc, TrialFailure) else f"{type(exc).__name__}: {exc}"
+            failures.append(f"{search.name}: {reason}")
+            logger.warning("refitting %s on all rows failed (%s); trying the next model", search.name, reason)
+    raise SearchError("no model could be refit on all rows in the time left: " + "; ".join(failures))
 
 
 def _labels_as_json(classes) -> list | None:

@@ -7,6 +7,9 @@
     ├── SearchError              the search ended without a single successful trial
     └── RunDirectoryError        a run directory is missing, incomplete, or fails its checksums
 
+    Interrupted (KeyboardInterrupt)  Ctrl-C or SIGTERM stopped fit_best; the best model found
+                                 so far was saved first (``.path``), ``.signal_name`` says which
+
 Input errors also derive from ``ValueError`` so that scikit-learn-style callers, which
 catch ``ValueError`` for bad input, keep working. Every message says what is wrong, where,
 and what to do about it.
@@ -14,7 +17,7 @@ and what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["AutoMLError", "InputError", "PluginError", "SearchError", "RunDirectoryError"]
+__all__ = ["AutoMLError", "InputError", "PluginError", "SearchError", "RunDirectoryError", "Interrupted"]
 
 
 class AutoMLError(Exception):
@@ -35,3 +38,16 @@ class SearchError(AutoMLError):
 
 class RunDirectoryError(AutoMLError):
     """A saved run directory cannot be loaded: missing files, or checksums that do not match."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """``fit_best`` was stopped by Ctrl-C (SIGINT) or SIGTERM.
+
+    A KeyboardInterrupt, so that code which lets Ctrl-C through keeps doing so. When it is raised
+    by ``fit_best`` after saving, ``path`` is the run directory holding the best model so far.
+    """
+
+    def __init__(self, signal_name: str = "SIGINT", path=None, message: str | None = None):
+        super().__init__(message or f"interrupted by {signal_name}")
+        self.signal_name = signal_name
+        self.path = path

@@ -7,6 +7,7 @@ Layout of a run directory::
     leaderboard.csv    one row per model
     trials.csv         one row per trial (params and fold scores as JSON)
     study.journal      the Optuna studies (JournalStorage), one per model, unless storage= was given
+    run.json           the run's settings and a checksum of its data, written first (for resume)
 
 ``manifest.json`` is written last: a directory without it holds no finished run.
 joblib files run code when loaded: load only run directories you trust. The checksums detect
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
-import io
 import json
 import logging
 import os
@@ -33,7 +33,10 @@ import pandas as pd
 from ._exceptions import RunDirectoryError
 from ._result import Result
 
-__all__ = ["MODEL_FILE", "MANIFEST_FILE", "STUDY_FILE", "atomic_write", "save_run", "load", "library_versions"]
+__all__ = [
+    "MODEL_FILE", "MANIFEST_FILE", "STUDY_FILE", "RUN_FILE", "atomic_write", "write_json", "read_json",
+    "save_run", "load", "library_versions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ MANIFEST_FILE = "manifest.json"
 LEADERBOARD_FILE = "leaderboard.csv"
 TRIALS_FILE = "trials.csv"
 STUDY_FILE = "study.journal"
+RUN_FILE = "run.json"
 
 _VERSIONED = ["automl-select", "scikit-learn", "optuna", "pandas", "numpy", "joblib", "pluggy", "keras", "tensorflow"]
 # Loading a model needs the same versions of these; a difference is worth a warning.
@@ -115,21 +119,27 @@ def _json_default(value: Any):
     return str(value)
 
 
+def write_json(path: Path, data: dict[str, Any]) -> str:
+    return atomic_write(path, json.dumps(data, indent=2, default=_json_default).encode())
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunDirectoryError(f"{path} is not valid JSON ({exc}); the file is damaged") from None
+
+
 def save_run(directory: Path, result: Result, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write the run's artifacts, then the manifest that lists their checksums."""
-    import joblib
-
     directory.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    joblib.dump(result.model, buffer)
     artifacts = {
-        MODEL_FILE: atomic_write(directory / MODEL_FILE, buffer.getvalue()),
+        MODEL_FILE: atomic_write(directory / MODEL_FILE, result.model_bytes()),
         LEADERBOARD_FILE: atomic_write(directory / LEADERBOARD_FILE, _csv_bytes(result.leaderboard)),
         TRIALS_FILE: atomic_write(directory / TRIALS_FILE, _csv_bytes(result.trials)),
     }
     manifest = {**manifest, "artifacts": {name: {"sha256": digest} for name, digest in artifacts.items()}}
-    text = json.dumps(manifest, indent=2, default=_json_default, allow_nan=True)
-    atomic_write(directory / MANIFEST_FILE, text.encode())
+    write_json(directory / MANIFEST_FILE, manifest)
     return manifest
 
 
@@ -138,8 +148,6 @@ def load(path: str | os.PathLike) -> Result:
 
     joblib files run code when loaded: load only run directories you trust.
     """
-    import joblib
-
     directory = Path(path)
     manifest_path = directory / MANIFEST_FILE
     if not manifest_path.is_file():
@@ -147,15 +155,14 @@ def load(path: str | os.PathLike) -> Result:
             f"{directory} holds no finished run: {MANIFEST_FILE} is missing "
             "(the run failed or was interrupted before saving, or this is not a run directory)"
         )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunDirectoryError(f"{manifest_path} is not valid JSON ({exc}); the file is damaged") from None
+    manifest = read_json(manifest_path)
+    contents = {}
     for name, entry in manifest.get("artifacts", {}).items():
         file = directory / name
         if not file.is_file():
             raise RunDirectoryError(f"{file} is missing; the run directory is incomplete")
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        contents[name] = file.read_bytes()
+        digest = hashlib.sha256(contents[name]).hexdigest()
         if digest != entry["sha256"]:
             raise RunDirectoryError(
                 f"{file} does not match its checksum in {MANIFEST_FILE} (expected sha256 "
@@ -163,12 +170,8 @@ def load(path: str | os.PathLike) -> Result:
                 "corrupted. Restore it from a backup or re-run the search."
             )
     _warn_on_version_differences(manifest.get("versions", {}))
-    with warnings.catch_warnings():
-        # our own comparison above says it better, with both versions side by side
-        warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-        model = joblib.load(directory / MODEL_FILE)
     return Result(
-        model=model,
+        model_bytes=contents[MODEL_FILE],
         model_name=manifest["model"],
         params=manifest["params"],
         score=manifest["cv_score"],

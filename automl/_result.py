@@ -23,7 +23,8 @@ LEADERBOARD_COLUMNS = [
 class Result:
     """The outcome of :func:`automl.fit_best`, or of :func:`automl.load` on a saved run.
 
-    :ivar model: the winning pipeline (preprocessing + estimator), refit on all the data.
+    :ivar model: the winning pipeline (preprocessing + estimator), refit on all the data; loaded
+        on first use, so TensorFlow is imported only when a Keras winner is used.
     :ivar model_name: the winning model's plugin name.
     :ivar params: the ``build`` arguments of the winning configuration.
     :ivar score: its mean cross-validated score (greater is better, as in scikit-learn).
@@ -39,7 +40,6 @@ class Result:
     def __init__(
         self,
         *,
-        model: Any,
         model_name: str,
         params: dict[str, Any],
         score: float,
@@ -50,8 +50,13 @@ class Result:
         path: Path | None,
         test_score: float | None = None,
         manifest: dict[str, Any] | None = None,
+        model: Any = None,
+        model_bytes: bytes | None = None,
     ):
-        self.model = model
+        if (model is None) == (model_bytes is None):
+            raise TypeError("Result needs exactly one of model and model_bytes")
+        self._model = model
+        self._model_bytes = model_bytes
         self.model_name = model_name
         self.params = params
         self.score = score
@@ -62,6 +67,33 @@ class Result:
         self.trials = trials
         self.path = path
         self.manifest = manifest or {}
+
+    @property
+    def model(self) -> Any:
+        """The fitted pipeline, unpickled on first use (a Keras model imports TensorFlow then)."""
+        if self._model is None:
+            import io
+            import warnings
+
+            import joblib
+
+            with warnings.catch_warnings():
+                # automl.load compares library versions itself, with both versions side by side
+                warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+                self._model = joblib.load(io.BytesIO(self._model_bytes))
+        return self._model
+
+    def model_bytes(self) -> bytes:
+        """The fitted pipeline as joblib bytes (what ``model.joblib`` holds)."""
+        if self._model_bytes is None:
+            import io
+
+            import joblib
+
+            buffer = io.BytesIO()
+            joblib.dump(self._model, buffer)
+            self._model_bytes = buffer.getvalue()
+        return self._model_bytes
 
     @property
     def classes_(self) -> np.ndarray | None:

@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import os
 import socket
 import statistics
 import time
@@ -29,6 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ._plugins import RegisteredModel
+from ._runner import TrialFailure, WorkerRunner
 from ._preprocess import make_model_pipeline
 from ._spec import ModelContext
 
@@ -46,7 +46,7 @@ MIN_SECONDS_FOR_FIRST_TRIAL = 2.0
 #: Share of a fold's time that the fit may use; the rest is for predicting and scoring.
 FIT_SHARE = 0.8
 BUDGET_STOP = "stopped by the time budget"
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
+HOST = socket.gethostname()
 
 
 class _OutOfTime(Exception):
@@ -113,6 +113,7 @@ def _quiet_optuna():
 
 
 def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed: int) -> list[ModelSearch]:
+    """One study per model; existing studies (a resumed run) are loaded and their state restored."""
     searches = []
     for model in models:
         name = model.spec.name
@@ -127,20 +128,44 @@ def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed
                 direction="maximize",
                 sampler=sampler,
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
+                load_if_exists=True,
             )
-        study.set_user_attr("model", name)
-        if model.spec.default_params:
-            study.enqueue_trial(dict(model.spec.default_params))
-        searches.append(ModelSearch(model, study))
+        search = ModelSearch(model, study)
+        if not study.get_trials(deepcopy=False):
+            study.set_user_attr("model", name)
+            if model.spec.default_params:
+                study.enqueue_trial(dict(model.spec.default_params))
+        else:
+            _restore(search)
+        searches.append(search)
     return searches
+
+
+def _restore(search: ModelSearch) -> None:
+    """Rebuild a model's search state from its study; fail trials whose process died mid-way."""
+    study = search.study
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "abandoned: the process running it stopped")
+        study.tell(trial.number, state=TrialState.FAIL)
+    for trial in study.get_trials(deepcopy=False):
+        if not trial.state.is_finished():
+            continue
+        search.started += 1
+        duration = trial.user_attrs.get("duration")
+        if trial.state == TrialState.COMPLETE:
+            search.completed += 1
+            search.best = trial.value if search.best is None else max(search.best, trial.value)
+        elif trial.state == TrialState.FAIL:
+            search.failed += 1
+        if duration is not None and trial.state != TrialState.FAIL:
+            search.durations.append(duration)
+    logger.info("%s: resuming after %d finished trial(s)", search.name, search.started)
 
 
 def run_search(
     searches: list[ModelSearch],
-    X,
-    y,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    scorer,
+    runner: WorkerRunner,
+    n_folds: int,
     schema,
     context: ModelContext,
     *,
@@ -150,21 +175,26 @@ def run_search(
 ) -> None:
     """Run trials until every model is exhausted or ``time.monotonic()`` passes ``stop_at()``.
 
-    ``stop_at`` is re-read before each trial and fold: it moves as the expected cost of the
-    final refit becomes known.
+    ``search_space`` and ``build`` run here, in the parent; the built pipeline is fitted and
+    scored in ``runner``'s worker process, one fold per request. ``stop_at`` is re-read before
+    each trial and fold: it moves as the expected cost of the final refit becomes known.
     """
     with _quiet_optuna():
         # 1. defaults, cheapest first; 2. upper-confidence allocation of the rest
         for search in sorted(searches, key=lambda s: s.model.spec.cost):
+            if search.started:
+                continue  # resumed: this model's first trial already ran
             if stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
                 logger.info("time budget reached before every model had its first trial")
                 return
-            _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial)
+            if search.exhausted(n_trials):
+                continue
+            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial)
         while True:
             search = _next_model(searches, n_trials, stop_at() - time.monotonic())
             if search is None:
                 return
-            _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial)
+            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial)
 
 
 def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left: float) -> ModelSearch | None:
@@ -198,35 +228,38 @@ def _timed(context: ModelContext, stop_at, fits_left: int) -> ModelContext:
     return dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds_left / max(fits_left, 1)))
 
 
-def _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial) -> None:
+def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial) -> None:
     study = search.study
     trial = study.ask()
     search.started += 1
-    trial.set_user_attr("worker", WORKER)
     started = time.monotonic()
     scores: list[float] = []
     state, value, error = TrialState.COMPLETE, None, None
     try:
-        params = search.model.spec.search_space(trial, _timed(context, stop_at, len(folds)))
+        params = search.model.spec.search_space(trial, _timed(context, stop_at, n_folds))
         if not isinstance(params, dict):
             raise TypeError(f"search_space() returned {type(params).__name__}, expected a dict")
         fold_seconds: list[float] = []
-        for k, (train, valid) in enumerate(folds):
+        for k in range(n_folds):
             now = time.monotonic()
             # a model that cannot stop early overshoots by at most half a fold
             if now >= stop_at() or (fold_seconds and now + 0.5 * statistics.mean(fold_seconds) > stop_at()):
-                raise _OutOfTime(f"{BUDGET_STOP} after {k} of {len(folds)} folds")
+                raise _OutOfTime(f"{BUDGET_STOP} after {k} of {n_folds} folds")
             # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
-            pipeline = build_pipeline(search.model, params, _timed(context, stop_at, len(folds) - k), schema)
-            pipeline.fit(X.iloc[train], y[train])
-            search.fold_fit_seconds.append(time.monotonic() - now)
-            score = float(scorer(pipeline, X.iloc[valid], y[valid]))
+            pipeline = build_pipeline(search.model, params, _timed(context, stop_at, n_folds - k), schema)
+            try:
+                answer = runner.fit_fold(pipeline, k, timeout=stop_at() - now)
+            except TrialFailure as failure:
+                if failure.kind == "timeout":
+                    raise _OutOfTime(f"{BUDGET_STOP} during fold {k + 1} of {n_folds} ({failure.reason})") from None
+                raise
+            finally:
+                trial.set_user_attr("worker", f"{HOST}:{runner.pid}")
+            search.fold_fit_seconds.append(answer["fit_seconds"])
             fold_seconds.append(time.monotonic() - now)
-            if not math.isfinite(score):
-                raise ValueError(f"the score on fold {k} is {score}")
-            scores.append(score)
+            scores.append(answer["score"])
             trial.report(float(np.mean(scores)), k)
-            if k + 1 < len(folds) and trial.should_prune():
+            if k + 1 < n_folds and trial.should_prune():
                 state = TrialState.PRUNED
                 break
         value = float(np.mean(scores))
@@ -234,8 +267,12 @@ def _run_trial(search, X, y, folds, scorer, schema, context, stop_at, on_trial) 
         state, error = TrialState.FAIL, str(exc)
         # what the whole trial would have taken, so the scheduler does not try it again in vain
         done = len(scores)
-        search.durations.append((time.monotonic() - started) * len(folds) / done if done else math.inf)
-    except Exception as exc:  # a faulty plugin or model fails its trial, not the run
+        search.durations.append((time.monotonic() - started) * n_folds / done if done else math.inf)
+    except TrialFailure as failure:  # raised, crashed, or used too much memory in the worker
+        state, error = TrialState.FAIL, failure.reason if failure.kind == "error" else f"{failure.kind}: {failure.reason}"
+        if failure.details:
+            logger.debug("%s trial %d raised in the worker:\n%s", search.name, trial.number, failure.details)
+    except Exception as exc:  # a faulty plugin fails its trial, not the run
         state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
         logger.debug("%s trial %d raised", search.name, trial.number, exc_info=True)
     except BaseException:

@@ -1,0 +1,177 @@
+"""The parent's side of trial isolation: a worker process that can be timed out, killed, replaced.
+
+Workers are started with the ``forkserver`` method where the platform has it (a clean server
+process with scikit-learn and pandas already imported forks each worker in milliseconds), else
+``spawn``. Never ``fork``: the parent may hold threads, and forking those can deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+
+import cloudpickle
+
+__all__ = ["TrialFailure", "WorkerRunner"]
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05
+START_TIMEOUT = 60.0
+
+
+class TrialFailure(Exception):
+    """A request to the worker did not succeed.
+
+    ``kind`` is ``"error"`` (the code raised; the worker lives on), ``"timeout"``, ``"memory"``
+    or ``"crash"`` (the worker is gone and is replaced on the next request); ``reason`` says
+    what happened, ``details`` holds the worker's traceback for errors.
+    """
+
+    def __init__(self, kind: str, reason: str, details: str = ""):
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.details = details
+
+
+def _context():
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["automl._worker", "sklearn.pipeline", "pandas", "cloudpickle", "joblib"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class WorkerRunner:
+    """One worker process holding the run's data; requests have a timeout and a memory limit.
+
+    A worker that times out, exceeds ``memory_limit`` (MB) or dies is replaced before the next
+    request, and the data is sent to the new one.
+    """
+
+    def __init__(self, data: dict, *, threads: int = 1, memory_limit: float | None = None):
+        self._payload = cloudpickle.dumps(data)
+        self.threads = threads
+        self.memory_limit = memory_limit
+        self._process = None
+        self._conn = None
+        self.starts = 0
+        self.start_seconds = 0.0
+
+    # -- life cycle -------------------------------------------------------------------------
+    def ensure_started(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        from . import _worker
+
+        started = time.monotonic()
+        ctx = _context()
+        parent_conn, child_conn = ctx.Pipe()
+        process = ctx.Process(target=_worker.main, args=(child_conn, self.threads), daemon=True, name="automl-worker")
+        process.start()
+        child_conn.close()
+        self._process, self._conn = process, parent_conn
+        self.starts += 1
+        self._call("data", (self._payload,), timeout=START_TIMEOUT)
+        self.start_seconds = time.monotonic() - started
+        logger.debug("worker %d ready in %.2f s", process.pid, self.start_seconds)
+
+    def kill(self) -> None:
+        process, self._process = self._process, None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if process is not None and process.is_alive():
+            process.kill()
+        if process is not None:
+            process.join(timeout=5)
+
+    close = kill
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    # -- requests ---------------------------------------------------------------------------
+    def fit_fold(self, pipeline, k: int, timeout: float) -> dict:
+        return self.request("fold", cloudpickle.dumps(pipeline), k, timeout=timeout)
+
+    def refit(self, pipeline, *, on_search_rows: bool, timeout: float) -> dict:
+        return self.request("refit", cloudpickle.dumps(pipeline), on_search_rows, timeout=timeout)
+
+    def request(self, kind: str, *args, timeout: float):
+        """Send one request and wait for its answer; raises :class:`TrialFailure`."""
+        self.ensure_started()
+        return self._call(kind, args, timeout=timeout)
+
+    def _call(self, kind: str, args: tuple, *, timeout: float):
+        try:
+            self._conn.send((kind, *args))
+        except (BrokenPipeError, OSError):
+            raise self._lost("the worker process died") from None
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise TrialFailure("timeout", f"still running after {timeout:.1f} s, stopped")
+            try:
+                ready = self._conn.poll(min(POLL_SECONDS, left))
+            except (EOFError, OSError):
+                raise self._lost("the worker process died") from None
+            if ready:
+                try:
+                    answer = self._conn.recv()
+                except (EOFError, OSError):
+                    raise self._lost("the worker process died") from None
+                if answer[0] == "ok":
+                    return answer[1]
+                raise TrialFailure("error", answer[1], details=answer[2])
+            if self.memory_limit is not None:
+                rss = _rss_mb(self._process.pid)
+                if rss is not None and rss > self.memory_limit:
+                    self.kill()
+                    raise TrialFailure(
+                        "memory",
+                        f"memory limit exceeded: the worker used {rss:.0f} MB (memory_limit={self.memory_limit:g} MB), stopped",
+                    )
+            if not self._process.is_alive():
+                raise self._lost("the worker process died")
+
+    def _lost(self, what: str) -> TrialFailure:
+        process = self._process
+        code = None
+        if process is not None:
+            process.join(timeout=5)
+            code = process.exitcode
+        self.kill()
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = " (the system may have run out of memory)" if name == "SIGKILL" else ""
+            return TrialFailure("crash", f"{what}, killed by {name}{hint}")
+        return TrialFailure("crash", f"{what} with exit code {code}")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

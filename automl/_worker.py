@@ -1,0 +1,113 @@
+"""What runs inside a trial worker process: fit and score pipelines on the run's data.
+
+The parent (``automl._runner``) sends requests over a pipe; each answer is ``("ok", value)``
+or ``("error", message, traceback)``. A request that hangs, crashes the interpreter or eats
+memory takes only this process down: the parent kills or replaces it and records why.
+The parent never imports TensorFlow; a Keras model is built, trained and pickled here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+import traceback
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+)
+
+
+def limit_threads(threads: int) -> None:
+    """Keep BLAS, OpenMP and TensorFlow to ``threads`` threads so workers share the cores."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+
+
+class _State:
+    def __init__(self):
+        self.X = self.y = self.search_rows = self.test_rows = self.folds = self.scorer = None
+
+
+def _set_data(state: _State, payload: bytes) -> None:
+    import cloudpickle
+
+    data = cloudpickle.loads(payload)
+    state.X, state.y = data["X"], data["y"]
+    state.search_rows, state.test_rows = data["search_rows"], data["test_rows"]
+    state.folds, state.scorer = data["folds"], data["scorer"]
+
+
+def _fit_fold(state: _State, payload: bytes, k: int) -> dict:
+    """Fit the (unfitted) pipeline in ``payload`` on fold ``k``'s training rows, score the rest."""
+    import cloudpickle
+    import numpy as np
+
+    train, valid = state.folds[k]
+    train, valid = state.search_rows[train], state.search_rows[valid]
+    started = time.monotonic()
+    model = cloudpickle.loads(payload)
+    model.fit(state.X.iloc[train], state.y[train])
+    fit_seconds = time.monotonic() - started
+    score = float(state.scorer(model, state.X.iloc[valid], state.y[valid]))
+    if not np.isfinite(score):
+        raise ValueError(f"the score on fold {k} is {score} (the model's predictions are not usable)")
+    return {"score": score, "fit_seconds": fit_seconds}
+
+
+def _refit(state: _State, payload: bytes, on_search_rows: bool) -> dict:
+    """Fit the pipeline on the search rows (then score the test rows) or on every row."""
+    import cloudpickle
+    import joblib
+
+    pipeline = cloudpickle.loads(payload)
+    rows = state.search_rows if on_search_rows else slice(None)
+    X = state.X.iloc[rows] if on_search_rows else state.X
+    y = state.y[rows]
+    started = time.monotonic()
+    pipeline.fit(X, y)
+    answer: dict = {"fit_seconds": time.monotonic() - started}
+    if on_search_rows:
+        test = state.test_rows
+        answer["test_score"] = float(state.scorer(pipeline, state.X.iloc[test], state.y[test]))
+        return answer
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    classes = getattr(pipeline, "classes_", None)
+    answer["model"] = buffer.getvalue()
+    answer["classes"] = None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes]
+    return answer
+
+
+def _ping(state: _State) -> int:
+    return os.getpid()
+
+
+HANDLERS = {"data": _set_data, "fold": _fit_fold, "refit": _refit, "ping": _ping}
+
+
+def main(conn, threads: int) -> None:
+    """The worker's loop: answer requests until the pipe closes."""
+    # Ctrl-C reaches the whole process group; the parent decides what an interrupt means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_threads(threads)
+    state = _State()
+    while True:
+        try:
+            kind, *args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            answer = ("ok", HANDLERS[kind](state, *args))
+        except Exception as exc:
+            answer = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        try:
+            conn.send(answer)
+        except Exception as exc:  # e.g. an answer that cannot be pickled
+            conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
