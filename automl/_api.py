@@ -344,7 +344,7 @@ def _resume_directory(directory: Path, settings: dict) -> Path:
             f"the data differs from the data the run in {directory} was started with; resume it with the "
             "same X and y, or start a new run"
         )
-    for key in ("task", "metric", "cv", "seed", "test_size", "models"):
+    for key in ("task", "metric", "seed", "cv", "test_size", "models"):
         if recorded.get(key) != settings[key]:
             raise InputError(
                 f"{key} differs from the run in {directory}: it was {recorded.get(key)!r}, now {settings[key]!r}; "

@@ -45,7 +45,7 @@ def _cmd_fit(args) -> int:
         table, y, task=args.task, metric=args.metric, time_budget=args.time_budget,
         n_trials=args.n_trials, cv=args.cv, models=args.models.split(",") if args.models else None,
         seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
-        test_size=args.test_size,
+        test_size=args.test_size, memory_limit=args.memory_limit, resume=args.resume,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(result.leaderboard.drop(columns=["test_score"] if result.test_score is None else []).to_string(index=False))
@@ -120,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--n-jobs", type=int, default=1, help="threads per model fit")
     fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies")
+    fit.add_argument("--memory-limit", type=float, default=None, help="megabytes a trial may use")
+    fit.add_argument("--resume", action="store_true", help="continue the run in --path (same data and settings)")
     fit.set_defaults(func=_cmd_fit)
 
     predict = sub.add_parser("predict", help="predict with a saved run", parents=[logging_options])
@@ -142,13 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         # third-party chatter (TensorFlow, absl) stays at warnings unless -vv
         for name in ("tensorflow", "absl", "keras", "optuna"):
             logging.getLogger(name).setLevel(max(level, logging.WARNING))
-    from ._exceptions import AutoMLError
+    from ._exceptions import AutoMLError, Interrupted
 
     try:
         return args.func(args)
     except AutoMLError as exc:
         print(f"automl: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"automl: {exc}", file=sys.stderr)
+        return 143 if exc.signal_name == "SIGTERM" else 130
     except KeyboardInterrupt:
         print("automl: interrupted", file=sys.stderr)
         return 130
