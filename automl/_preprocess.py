@@ -39,7 +39,14 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         self.encoding = encoding
 
     def fit(self, X, y=None):
-        frame = self._coerce(X)
+        self._fit(self._coerce(X))
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        frame = self._coerce(X)  # once, not once for fit and again for transform
+        return self._fit(frame, transform=True)
+
+    def _fit(self, frame: pd.DataFrame, transform: bool = False):
         numeric = [c.name for c in self._used if c.kind in ("numeric", "datetime")]
         categorical = [c.name for c in self._used if c.kind == "categorical"]
         parts = []
@@ -64,10 +71,13 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                     dtype=np.float64,
                 )
             parts.append(("categorical", encoder, categorical))
-        self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(frame)
+        self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0)
         self.n_features_in_ = len(self.columns)
         self.feature_names_in_ = np.array([c.name for c in self.columns], dtype=object)
-        return self
+        if transform:
+            return self.transformer_.fit_transform(frame)
+        self.transformer_.fit(frame)
+        return None
 
     def transform(self, X):
         check_is_fitted(self, "transformer_")
@@ -100,10 +110,22 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 raise InputError(
                     f"input is missing column(s) {missing} that the model was trained with"
                 )
+        used = self._used
+        # plain numeric columns convert in one block; the rest column by column
+        plain = [c.name for c in used if c.kind == "numeric" and _is_plain_number(X[c.name])]
         out = {}
-        for col in self._used:
-            out[col.name] = _coerce_column(X[col.name], col)
-        return pd.DataFrame(out, index=range(len(X)))
+        if plain:
+            block = np.array(X[plain].to_numpy(dtype=float, na_value=np.nan))
+            block[~np.isfinite(block)] = np.nan  # inf carries no usable magnitude: missing
+            out.update(zip(plain, block.T))
+        for col in used:
+            if col.name not in out:
+                out[col.name] = _coerce_column(X[col.name], col)
+        return pd.DataFrame({c.name: out[c.name] for c in used}, index=range(len(X)), copy=False)
+
+
+def _is_plain_number(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:

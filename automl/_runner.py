@@ -7,10 +7,12 @@ process with scikit-learn and pandas already imported forks each worker in milli
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 
 import cloudpickle
@@ -44,6 +46,29 @@ def _context():
         ctx.set_forkserver_preload(["automl._worker", "sklearn.pipeline", "pandas", "cloudpickle", "joblib"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Keep multiprocessing from re-running the user's script in the worker.
+
+    spawn and forkserver children import the parent's ``__main__`` so that functions defined
+    there can be unpickled. Ours need nothing from it (pipelines travel by cloudpickle, which
+    carries ``__main__`` classes by value), and re-running it would run a script that calls
+    ``fit_best`` at top level, without an ``if __name__ == "__main__"`` guard, again in the worker.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main is not None and name in main.__dict__}
+    try:
+        for name in saved:
+            if name == "__spec__":
+                main.__spec__ = None
+            else:
+                del main.__dict__[name]
+        yield
+    finally:
+        for name, value in saved.items():
+            main.__dict__[name] = value
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -83,7 +108,8 @@ class WorkerRunner:
         ctx = _context()
         parent_conn, child_conn = ctx.Pipe()
         process = ctx.Process(target=_worker.main, args=(child_conn, self.threads), daemon=True, name="automl-worker")
-        process.start()
+        with _main_module_hidden():
+            process.start()
         child_conn.close()
         self._process, self._conn = process, parent_conn
         self.starts += 1

@@ -58,7 +58,7 @@ def _fit_fold(state: _State, payload: bytes, k: int) -> dict:
     score = float(state.scorer(model, state.X.iloc[valid], state.y[valid]))
     if not np.isfinite(score):
         raise ValueError(f"the score on fold {k} is {score} (the model's predictions are not usable)")
-    return {"score": score, "fit_seconds": fit_seconds}
+    return {"score": score, "fit_seconds": fit_seconds, "seconds": time.monotonic() - started}
 
 
 def _refit(state: _State, payload: bytes, on_search_rows: bool) -> dict:
