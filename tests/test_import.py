@@ -24,3 +24,20 @@ def test_public_surface():
     for name in automl.__all__:
         assert getattr(automl, name) is not None
     assert set(automl.__all__) <= set(dir(automl))
+
+
+def test_parent_never_imports_tensorflow_while_keras_trains(tmp_path):
+    script = tmp_path / "train.py"
+    # no `if __name__ == "__main__":` guard: workers must not re-run this script
+    script.write_text(
+        "import sys, automl\n"
+        "from sklearn.datasets import load_breast_cancer\n"
+        "X, y = load_breast_cancer(return_X_y=True, as_frame=True)\n"
+        "result = automl.fit_best(X, y, models=['keras_mlp'], n_trials=1, cv=2, save=False)\n"
+        "print(result.model_name, 'tensorflow' in sys.modules)\n"
+        "result.predict(X)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["keras_mlp False", "True"], "TensorFlow loads when the Keras model is used"

@@ -75,7 +75,7 @@ def test_interrupt_saves_the_best_model_so_far(csv, tmp_path, signum, code):
 
 def test_resume_after_sigkill_keeps_finished_trials(csv, tmp_path):
     run = tmp_path / "run"
-    process = _start(csv, run, "--time-budget", "600", "--n-trials", "6")
+    process = _start(csv, run, "--time-budget", "600", "--n-trials", "6", "--cv", "3")
     _wait_for_finished_trials(run, 4, process)
     os.killpg(process.pid, signal.SIGKILL)  # no handler runs: power-loss-like
     process.wait(timeout=10)
@@ -92,11 +92,11 @@ def test_resume_after_sigkill_keeps_finished_trials(csv, tmp_path):
     table = pd.read_csv(csv)
     y = table.pop("diagnosis")
     with pytest.raises(automl.InputError, match="data differs"):
-        automl.fit_best(table.iloc[:-1], y.iloc[:-1], path=run, resume=True, n_trials=6, models=MODELS.split(","))
+        automl.fit_best(table.iloc[:-1], y.iloc[:-1], path=run, resume=True, n_trials=6, cv=3, models=MODELS.split(","))
     with pytest.raises(automl.InputError, match="seed differs"):
-        automl.fit_best(table, y, path=run, resume=True, n_trials=6, models=MODELS.split(","), seed=1)
+        automl.fit_best(table, y, path=run, resume=True, n_trials=6, cv=3, models=MODELS.split(","), seed=1)
 
-    result = automl.fit_best(table, y, path=run, resume=True, n_trials=6, models=MODELS.split(","), time_budget=600)
+    result = automl.fit_best(table, y, path=run, resume=True, n_trials=6, cv=3, models=MODELS.split(","), time_budget=600)
     trials = result.trials
     for name, finished in before.items():
         own = trials[trials["model"] == name].set_index("number")
