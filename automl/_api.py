@@ -161,8 +161,9 @@ def fit_best(
     )
 
     def stop_at() -> float:
-        best = _best_search(searches)
-        refit = best.typical_refit_seconds(len(folds)) * n_refits if best else 0.0
+        # time to refit the best model, or the one being tried, which may become the best
+        contenders = [s for s in searches if s.running or s is _best_search(searches)]
+        refit = max((s.typical_refit_seconds(len(folds)) for s in contenders), default=0.0) * n_refits
         # a worker lost at the end must be replaced before the refit
         return deadline - REFIT_MARGIN * refit - runner.start_seconds - SAVE_ALLOWANCE
 
@@ -179,6 +180,7 @@ def fit_best(
                 run_search(
                     searches, runner, len(folds), schema, context,
                     stop_at=stop_at, n_trials=n_trials, on_trial=_Progress(searches, started, time_budget),
+                    refit_fits=n_refits * len(folds) / (len(folds) - 1),
                 )
             except KeyboardInterrupt as exc:
                 interrupted = getattr(exc, "signal_name", "SIGINT")

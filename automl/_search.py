@@ -46,6 +46,8 @@ MIN_SECONDS_FOR_FIRST_TRIAL = 2.0
 #: Share of a fold's time that the fit may use; the rest is for predicting and scoring.
 FIT_SHARE = 0.8
 BUDGET_STOP = "stopped by the time budget"
+#: Share of the search time left that a trial after the first round may use.
+LATER_TRIAL_SHARE = 0.5
 HOST = socket.gethostname()
 
 
@@ -60,6 +62,7 @@ class ModelSearch:
     model: RegisteredModel
     study: optuna.Study
     started: int = 0
+    running: bool = False
     completed: int = 0
     failed: int = 0
     best: float | None = None
@@ -172,6 +175,7 @@ def run_search(
     stop_at: Callable[[], float],
     n_trials: int | None,
     on_trial: Callable[[ModelSearch, optuna.trial.FrozenTrial], None] | None = None,
+    refit_fits: float = 1.25,
 ) -> None:
     """Run trials until every model is exhausted or ``time.monotonic()`` passes ``stop_at()``.
 
@@ -181,20 +185,22 @@ def run_search(
     """
     with _quiet_optuna():
         # 1. defaults, cheapest first; 2. upper-confidence allocation of the rest
-        for search in sorted(searches, key=lambda s: s.model.spec.cost):
-            if search.started:
-                continue  # resumed: this model's first trial already ran
+        first = [s for s in sorted(searches, key=lambda s: s.model.spec.cost) if not s.started]
+        for i, search in enumerate(first):
             if stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
                 logger.info("time budget reached before every model had its first trial")
                 return
             if search.exhausted(n_trials):
                 continue
-            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial)
+            # a model that can stop early gets an equal share of what is left for first trials,
+            # so an expensive model cannot take the time of those not tried yet
+            share = 1.0 / (len(first) - i)
+            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits)
         while True:
             search = _next_model(searches, n_trials, stop_at() - time.monotonic())
             if search is None:
                 return
-            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial)
+            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, LATER_TRIAL_SHARE, refit_fits)
 
 
 def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left: float) -> ModelSearch | None:
@@ -220,23 +226,28 @@ def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left:
     return max(fitting, key=priority)
 
 
-def _timed(context: ModelContext, stop_at, fits_left: int) -> ModelContext:
-    """``context`` with ``time_limit`` set to one fit's share of the time left."""
-    seconds_left = stop_at() - time.monotonic()
+def _timed(context: ModelContext, until: float, fits_left: float) -> ModelContext:
+    """``context`` with ``time_limit`` set to one fit's share of the time left until ``until``."""
+    seconds_left = until - time.monotonic()
     if not math.isfinite(seconds_left):
         return context
     return dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds_left / max(fits_left, 1)))
 
 
-def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial) -> None:
+def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial, share=1.0, refit_fits=1.25) -> None:
+    """One trial: ``share`` of the search time left is what its fits are told they may use
+    (``ModelContext.time_limit``), keeping room for ``refit_fits`` more (the final refit, should
+    this model win); only the end of the search stops a fit by force."""
     study = search.study
     trial = study.ask()
     search.started += 1
     started = time.monotonic()
+    trial_until = started + share * (stop_at() - started)
     scores: list[float] = []
     state, value, error = TrialState.COMPLETE, None, None
+    search.running = True  # from its first fold on, stop_at() keeps time to refit this model
     try:
-        params = search.model.spec.search_space(trial, _timed(context, stop_at, n_folds))
+        params = search.model.spec.search_space(trial, _timed(context, trial_until, n_folds + refit_fits))
         if not isinstance(params, dict):
             raise TypeError(f"search_space() returned {type(params).__name__}, expected a dict")
         fold_seconds: list[float] = []
@@ -246,7 +257,7 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
             if now >= stop_at() or (fold_seconds and now + 0.5 * statistics.mean(fold_seconds) > stop_at()):
                 raise _OutOfTime(f"{BUDGET_STOP} after {k} of {n_folds} folds")
             # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
-            pipeline = build_pipeline(search.model, params, _timed(context, stop_at, n_folds - k), schema)
+            pipeline = build_pipeline(search.model, params, _timed(context, trial_until, n_folds - k + refit_fits), schema)
             try:
                 answer = runner.fit_fold(pipeline, k, timeout=stop_at() - now)
             except TrialFailure as failure:
@@ -279,6 +290,8 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
         trial.set_user_attr("error", "interrupted")
         study.tell(trial, state=TrialState.FAIL)
         raise
+    finally:
+        search.running = False
     duration = time.monotonic() - started
     trial.set_user_attr("fold_scores", scores)
     trial.set_user_attr("duration", duration)
