@@ -26,6 +26,10 @@ class FaultyClassifier(ClassifierMixin, BaseEstimator):
             time.sleep(3600)
         if self.fault == "abort":
             os.abort()
+        if self.fault == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)
         if self.fault == "memory":
             hoard = []
             for _ in range(60):  # up to 6 GB, 100 MB at a time, each page touched
@@ -85,6 +89,7 @@ def _fit_with(data, fault, budget, **kwargs):
     [
         ("raise", "RuntimeError: injected failure in fit"),
         ("abort", "crash: the worker process died, killed by SIGABRT"),
+        ("segfault", "crash: the worker process died, killed by SIGSEGV"),
         ("nan", "Input contains NaN"),
     ],
 )

@@ -70,3 +70,28 @@ def test_manifest_describes_the_run(run):
         assert key in manifest, key
     assert manifest["storage"] == "study.journal"
     assert manifest["classes"] is None and manifest["task"] == "regression"
+
+
+def test_atomic_write_failure_leaves_the_previous_file_intact(tmp_path):
+    from automl._persist import atomic_write
+
+    target = tmp_path / "model.joblib"
+    atomic_write(target, b"previous content")
+    with pytest.raises(TypeError):
+        atomic_write(target, "not bytes")  # the write fails half-way through
+    assert target.read_bytes() == b"previous content"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.joblib"], "no temporary file is left"
+
+
+def test_studies_in_an_optuna_storage_url(tmp_path):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    result = automl.fit_best(X, y, models=["ridge"], n_trials=3, cv=3, storage=url, path=tmp_path / "run")
+    assert not (tmp_path / "run" / "study.journal").exists()
+    study_name = result.manifest["studies"]["ridge"]
+    assert study_name == "run/ridge", "study names carry the run's name in a shared storage"
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=url)
+    assert len(study.trials) == 3
+    assert result.manifest["storage"].startswith("sqlite:///")
