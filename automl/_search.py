@@ -48,6 +48,8 @@ FIT_SHARE = 0.8
 BUDGET_STOP = "stopped by the time budget"
 #: Share of the search time left that a trial after the first round may use.
 LATER_TRIAL_SHARE = 0.5
+#: A trial still running at this multiple of its share is stopped and recorded as a timeout.
+KILL_FACTOR = 1.5
 HOST = socket.gethostname()
 
 
@@ -188,13 +190,13 @@ def run_search(
         first = [s for s in sorted(searches, key=lambda s: s.model.spec.cost) if not s.started]
         for i, search in enumerate(first):
             if stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
-                logger.info("time budget reached before every model had its first trial")
-                return
+                logger.info("too little time left for the first trial of %s", search.name)
+                break
             if search.exhausted(n_trials):
                 continue
-            # a model that can stop early gets an equal share of what is left for first trials,
-            # so an expensive model cannot take the time of those not tried yet
-            share = 1.0 / (len(first) - i)
+            # an equal share of what is left, with one share kept for the trials after the
+            # first round: an expensive model cannot take the time of those not tried yet
+            share = 1.0 / (len(first) - i + 1)
             _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits)
         while True:
             search = _next_model(searches, n_trials, stop_at() - time.monotonic())
@@ -243,6 +245,8 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
     search.started += 1
     started = time.monotonic()
     trial_until = started + share * (stop_at() - started)
+    # the hard limit, above its share, so that a fit that hangs cannot starve the other models
+    kill_at = started + min(1.0, KILL_FACTOR * share) * (stop_at() - started)
     scores: list[float] = []
     state, value, error = TrialState.COMPLETE, None, None
     search.running = True  # from its first fold on, stop_at() keeps time to refit this model
@@ -258,11 +262,15 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
                 raise _OutOfTime(f"{BUDGET_STOP} after {k} of {n_folds} folds")
             # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
             pipeline = build_pipeline(search.model, params, _timed(context, trial_until, n_folds - k + refit_fits), schema)
+            limit = min(stop_at(), kill_at)
             try:
-                answer = runner.fit_fold(pipeline, k, timeout=stop_at() - now)
+                answer = runner.fit_fold(pipeline, k, timeout=limit - now)
             except TrialFailure as failure:
-                if failure.kind == "timeout":
+                if failure.kind == "timeout" and limit >= stop_at():
                     raise _OutOfTime(f"{BUDGET_STOP} during fold {k + 1} of {n_folds} ({failure.reason})") from None
+                if failure.kind == "timeout":
+                    search.durations.append(math.inf)  # it cannot finish within any share: do not retry
+                    failure.reason = f"still running at the trial's time limit ({kill_at - started:.1f} s), stopped"
                 raise
             finally:
                 trial.set_user_attr("worker", f"{HOST}:{runner.pid}")
