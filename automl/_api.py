@@ -8,6 +8,7 @@ import datetime as _dt
 import hashlib
 import logging
 import math
+import numbers
 import secrets
 import signal
 import threading
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 SAVE_ALLOWANCE = 1.0
 #: Safety factor on the expected refit time when deciding to stop searching.
 REFIT_MARGIN = 1.3
+#: Seconds kept for the refit however fast the model: process round trips and pickling.
+MIN_REFIT_RESERVE = 0.5
 #: After Ctrl-C or SIGTERM, seconds at most for refitting the best model before saving it.
 INTERRUPT_REFIT_SECONDS = 10.0
 
@@ -105,8 +108,11 @@ def fit_best(
     """
     started = time.monotonic()
     _check_budget(time_budget, n_trials)
-    if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs < 1:
+    time_budget = float(time_budget) if time_budget is not None else None
+    n_trials = int(n_trials) if n_trials is not None else None
+    if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs < 1:
         raise InputError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    n_jobs = int(n_jobs)
     if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)) or memory_limit <= 0):
         raise InputError(f"memory_limit must be a positive number of megabytes (or None), got {memory_limit!r}")
     if resume and path is None:
@@ -141,17 +147,25 @@ def fit_best(
         run_dir = _resume_directory(Path(path), settings)
     elif save:
         run_dir = _new_run_directory(path)
-    if storage is None and run_dir is not None:
+    embedded = storage is None and run_dir is not None
+    if embedded:
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(run_dir / STUDY_FILE))
         )
-        prefix = ""
+    if resume:
+        recorded = read_json(run_dir / RUN_FILE)
+        if recorded.get("embedded_storage", True) != embedded:
+            raise InputError(
+                f"the run in {run_dir} kept its studies {'in the run directory' if recorded.get('embedded_storage', True) else 'in a storage URL'}; "
+                "resume it with the same storage= as the first call"
+            )
+        prefix = recorded.get("study_prefix", "")
     else:
         # a shared database may hold many runs: keep this run's study names apart
-        prefix = f"{run_dir.name if run_dir else secrets.token_hex(4)}/"
+        prefix = "" if embedded else f"{run_dir.name if run_dir else 'run'}-{secrets.token_hex(4)}/"
     if run_dir is not None and not resume:
-        write_json(run_dir / RUN_FILE, {**settings, "created": _now(), "study_prefix": prefix})
-    searches = create_studies(chosen, storage, prefix, seed)
+        write_json(run_dir / RUN_FILE, {**settings, "created": _now(), "study_prefix": prefix, "embedded_storage": embedded})
+    searches = create_studies(chosen, storage, prefix, seed, resume=resume)
     n_refits = 2 if test_rows is not None else 1
 
     runner = WorkerRunner(
@@ -164,6 +178,7 @@ def fit_best(
         # time to refit the best model, or the one being tried, which may become the best
         contenders = [s for s in searches if s.running or s is _best_search(searches)]
         refit = max((s.typical_refit_seconds(len(folds)) for s in contenders), default=0.0) * n_refits
+        refit = max(refit, MIN_REFIT_RESERVE)
         # a worker lost at the end must be replaced before the refit
         return deadline - REFIT_MARGIN * refit - runner.start_seconds - SAVE_ALLOWANCE
 
@@ -176,7 +191,7 @@ def fit_best(
     try:
         with _signals_as_interrupts():
             try:
-                runner.ensure_started()
+                _start_worker(runner, memory_limit)
                 run_search(
                     searches, runner, len(folds), schema, context,
                     stop_at=stop_at, n_trials=n_trials, on_trial=_Progress(searches, started, time_budget),
@@ -191,9 +206,20 @@ def fit_best(
 
             trials = trials_frame(searches)
             leaderboard = leaderboard_frame(searches, trials)
-            winner, params, refit = _refit_winner(
-                searches, leaderboard, context, schema, runner, deadline, hard_deadline, test_rows is not None
-            )
+            try:
+                winner, params, refit = _refit_winner(
+                    searches, leaderboard, context, schema, runner, deadline, hard_deadline, test_rows is not None
+                )
+            except KeyboardInterrupt as exc:
+                if interrupted:
+                    raise  # a second interrupt: stop now; the study is intact for resume=True
+                interrupted = getattr(exc, "signal_name", "SIGINT")
+                runner.kill()
+                logger.warning("interrupted (%s) during the refit: refitting within %g s", interrupted, INTERRUPT_REFIT_SECONDS)
+                deadline = hard_deadline = time.monotonic() + INTERRUPT_REFIT_SECONDS
+                winner, params, refit = _refit_winner(
+                    searches, leaderboard, context, schema, runner, deadline, hard_deadline, test_rows is not None
+                )
     finally:
         runner.close()
 
@@ -222,7 +248,7 @@ def fit_best(
         "memory_limit": memory_limit,
         "models": [s.name for s in searches],
         "studies": {s.name: s.study.study_name for s in searches},
-        "storage": STUDY_FILE if prefix == "" else _describe_storage(storage),
+        "storage": STUDY_FILE if embedded else _describe_storage(storage),
         "interrupted": interrupted,
         "resumed": bool(resume),
         "created": _now(),
@@ -244,12 +270,24 @@ def fit_best(
     return result
 
 
+def _start_worker(runner: WorkerRunner, memory_limit) -> None:
+    try:
+        runner.ensure_started()
+    except TrialFailure as failure:
+        if failure.kind == "memory":
+            raise InputError(
+                f"memory_limit={memory_limit:g} MB is below what a worker needs with this data loaded "
+                f"({failure.reason}); raise memory_limit"
+            ) from None
+        raise SearchError(f"the worker process could not start: {failure.reason}") from None
+
+
 def _check_budget(time_budget, n_trials) -> None:
     if time_budget is not None:
-        if isinstance(time_budget, bool) or not isinstance(time_budget, (int, float)) or not time_budget > 0:
+        if isinstance(time_budget, bool) or not isinstance(time_budget, numbers.Real) or not time_budget > 0:
             raise InputError(f"time_budget must be a positive number of seconds (or None), got {time_budget!r}")
     if n_trials is not None:
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
             raise InputError(f"n_trials must be a positive integer (or None), got {n_trials!r}")
     if time_budget is None and n_trials is None:
         raise InputError("set time_budget, n_trials or both; with neither the search would never end")
@@ -292,7 +330,8 @@ def _split_test(y, test_size, task, seed):
 
 
 def _make_splitter(cv, task: str, seed: int):
-    if isinstance(cv, int) and not isinstance(cv, bool):
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        cv = int(cv)
         if cv < 2:
             raise InputError(f"cv must be at least 2 folds, got {cv}")
         if task == "regression":
@@ -308,6 +347,8 @@ def _make_splitter(cv, task: str, seed: int):
 
 def _make_folds(splitter, X, y, task: str) -> list[tuple[np.ndarray, np.ndarray]]:
     n_splits = splitter.get_n_splits(X, y)
+    if n_splits < 2:
+        raise InputError(f"the cv splitter {splitter!r} makes {n_splits} split(s); automl needs at least 2")
     if task != "regression":
         labels, counts = np.unique(y, return_counts=True)
         if counts.min() < n_splits:
@@ -414,26 +455,41 @@ def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard
         raise SearchError(f"no trial of any model succeeded, so there is no model to save ({summary}). {advice}.")
     failures = []
     for attempt, search in enumerate(ranked):
-        # the winner gets the budget's time; a fallback also the grace of the hard deadline
-        until = deadline if attempt == 0 else hard_deadline
+        # the winner may use half the grace between the budget and the hard deadline; a
+        # fallback, should the winner fail, the rest
+        until = hard_deadline
+        if attempt == 0 and math.isfinite(deadline):
+            until = deadline + 0.5 * (hard_deadline - deadline)
         seconds = until - time.monotonic() - SAVE_ALLOWANCE
         if attempt > 0 and search.typical_refit_seconds(2) > seconds:
             continue
-        timed = dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds / (2 if with_test else 1)))
+        limit = FIT_SHARE * seconds / (2 if with_test else 1)
+        timed = dataclasses.replace(context, time_limit=max(0.5, limit) if math.isfinite(limit) else None)
         try:
             params = params_of(search.model.spec, search.study.best_trial.params, timed)
-            answer = {}
+            test_score = None
             if with_test:
-                pipeline = build_pipeline(search.model, params, timed, schema)
-                answer = runner.refit(pipeline, on_search_rows=True, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
+                test_score = _test_score(search, params, timed, schema, runner, until)
             pipeline = build_pipeline(search.model, params, timed, schema)
             final = runner.refit(pipeline, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
-            return search, params, {**final, "test_score": answer.get("test_score")}
+            return search, params, {**final, "test_score": test_score}
         except (TrialFailure, Exception) as exc:
             reason = exc.reason if isinstance(exc, TrialFailure) else f"{type(exc).__name__}: {exc}"
             failures.append(f"{search.name}: {reason}")
             logger.warning("refitting %s on all rows failed (%s); trying the next model", search.name, reason)
     raise SearchError("no model could be refit on all rows in the time left: " + "; ".join(failures))
+
+
+def _test_score(search, params, context, schema, runner, until) -> float | None:
+    """The winner's score on the held-out rows; a failure there costs the score, not the model."""
+    try:
+        pipeline = build_pipeline(search.model, params, context, schema)
+        answer = runner.refit(pipeline, on_search_rows=True, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
+        return answer["test_score"]
+    except (TrialFailure, Exception) as exc:
+        reason = exc.reason if isinstance(exc, TrialFailure) else f"{type(exc).__name__}: {exc}"
+        logger.warning("no test score for %s: %s", search.name, reason)
+        return None
 
 
 def _labels_as_json(classes) -> list | None:

@@ -21,13 +21,19 @@ def _read_table(path: str):
     if not file.is_file():
         raise InputError(f"data file {path} does not exist")
     suffixes = [s.lower() for s in file.suffixes]
-    if ".parquet" in suffixes or ".pq" in suffixes:
-        try:
-            return pd.read_parquet(file)
-        except ImportError:
-            raise InputError("reading Parquet needs pyarrow: pip install 'automl-select[parquet]'") from None
-    if ".csv" in suffixes or ".txt" in suffixes or not suffixes:
-        return pd.read_csv(file)
+    try:
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            try:
+                return pd.read_parquet(file)
+            except ImportError:
+                raise InputError("reading Parquet needs pyarrow: pip install 'automl-select[parquet]'") from None
+        if ".csv" in suffixes or ".txt" in suffixes or not suffixes:
+            return pd.read_csv(file)
+    except InputError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        # pandas' EmptyDataError and ParserError are ValueErrors; pyarrow's errors are too
+        raise InputError(f"cannot read {path} as a table: {type(exc).__name__}: {exc}") from None
     raise InputError(f"{path}: unsupported file type {''.join(file.suffixes)!r}; use .csv (optionally .gz) or .parquet")
 
 
@@ -61,6 +67,7 @@ def _cmd_fit(args) -> int:
 def _cmd_predict(args) -> int:
     import pandas as pd
 
+    from ._exceptions import InputError
     from ._persist import atomic_write, load
 
     result = load(args.run_dir)
@@ -75,7 +82,10 @@ def _cmd_predict(args) -> int:
     else:
         out = pd.DataFrame({"prediction": result.predict(table)})
     if args.output:
-        atomic_write(Path(args.output), out.to_csv(index=False).encode())
+        output = Path(args.output)
+        if not output.parent.is_dir():
+            raise InputError(f"cannot write {output}: the folder {output.parent} does not exist")
+        atomic_write(output, out.to_csv(index=False).encode())
         print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
     else:
         out.to_csv(sys.stdout, index=False)

@@ -192,7 +192,13 @@ def _label_array(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_integer_dtype(series):
         return series.to_numpy(dtype=np.int64)
     if pd.api.types.is_float_dtype(series):
-        return series.to_numpy(dtype=float)
+        values = series.to_numpy(dtype=float)
+        if not np.all(values == np.round(values)):
+            raise InputError(
+                "y holds fractional numbers but a classification task was requested; use "
+                "task='regression', or pass the class labels as integers or strings"
+            )
+        return values
     values = series.to_numpy(dtype=object)
     if len({type(v) for v in values}) > 1:
         raise InputError(

@@ -7,6 +7,7 @@ refit winner, so they work in ``clone``, ``cross_val_score`` and ``Pipeline``. U
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -55,9 +56,14 @@ class _AutoMLEstimator(BaseEstimator):
             seed=self.seed, n_jobs=self.n_jobs, storage=self.storage, path=self.path,
             test_size=self.test_size, save=self.save,
         )
-        self.model_ = self.result_.model
-        self.n_features_in_ = self.model_.named_steps["prepare"].n_features_in_
+        self.n_features_in_ = len(self.result_.manifest["columns"])
         return self
+
+    @property
+    def model_(self):
+        """The winning pipeline, refit on all the data."""
+        check_is_fitted(self, "result_")
+        return self.result_.model
 
     def predict(self, X):
         check_is_fitted(self, "result_")
@@ -76,7 +82,8 @@ class AutoMLClassifier(ClassifierMixin, _AutoMLEstimator):
 
     def fit(self, X, y):
         super().fit(X, y)
-        self.classes_ = self.model_.classes_
+        # from the manifest, not the model: unpickling a Keras winner here would import TensorFlow
+        self.classes_ = np.asarray(self.result_.manifest["classes"])
         return self
 
     def predict_proba(self, X):

@@ -112,9 +112,7 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def _json_default(value: Any):
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
         return value.tolist()
     return str(value)
 

@@ -132,7 +132,7 @@ def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
     if col.kind == "categorical":
         values = series.to_numpy(dtype=object, na_value=None)
         missing = pd.isna(values)
-        text = np.array([str(v) for v in values], dtype=object)
+        text = np.array([_level(v) for v in values], dtype=object)
         text[missing] = MISSING_CATEGORY
         return text
     if col.kind == "datetime":
@@ -152,6 +152,13 @@ def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
         ) from None
     values[~np.isfinite(values)] = np.nan  # inf carries no usable magnitude: treat as missing
     return values
+
+
+def _level(value) -> str:
+    """A category level as text; 101.0 reads as "101", as it would in a column without blanks."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def make_model_pipeline(columns: list[Column], encoding: str, estimator) -> Pipeline:

@@ -100,19 +100,20 @@ class Result:
         return getattr(self.model, "classes_", None)
 
     def predict(self, X) -> np.ndarray:
-        """Predictions of the winning model (class labels as given in training, or numbers)."""
-        from ._data import as_table
+        """Predictions of the winning model (class labels as given in training, or numbers).
 
-        return self.model.predict(as_table(X))
+        ``X``: a DataFrame (columns matched by name) or a 2-D array / list of rows in the
+        training column order.
+        """
+        return self.model.predict(_prediction_input(X))
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns ordered as ``classes_``; classification only."""
-        from ._data import as_table
         from ._exceptions import InputError
 
         if self.task == "regression":
             raise InputError("predict_proba is for classification; this run is a regression")
-        return self.model.predict_proba(as_table(X))
+        return self.model.predict_proba(_prediction_input(X))
 
     def __repr__(self) -> str:
         extra = f", test_score={self.test_score:.4f}" if self.test_score is not None else ""
@@ -120,6 +121,19 @@ class Result:
             f"<Result {self.task} model={self.model_name!r} {self.metric}={self.score:.4f}{extra} "
             f"path={str(self.path) if self.path else None!r}>"
         )
+
+
+def _prediction_input(X):
+    from ._exceptions import InputError
+
+    if isinstance(X, pd.Series):
+        raise InputError("X is a pandas Series; pass a DataFrame with the training columns (e.g. X.to_frame().T for one row)")
+    if isinstance(X, pd.DataFrame):
+        return X
+    array = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
+    if array.ndim != 2:
+        raise InputError(f"X must be 2-D (rows x columns); got shape {array.shape}. For one row use X.reshape(1, -1).")
+    return array
 
 
 def trials_frame(searches) -> pd.DataFrame:

@@ -99,7 +99,7 @@ class WorkerRunner:
         self.start_seconds = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
-    def ensure_started(self) -> None:
+    def ensure_started(self, timeout: float = START_TIMEOUT) -> None:
         if self._process is not None and self._process.is_alive():
             return
         from . import _worker
@@ -113,7 +113,7 @@ class WorkerRunner:
         child_conn.close()
         self._process, self._conn = process, parent_conn
         self.starts += 1
-        self._call("data", (self._payload,), timeout=START_TIMEOUT)
+        self._call("data", (self._payload,), timeout=timeout)
         self.start_seconds = time.monotonic() - started
         logger.debug("worker %d ready in %.2f s", process.pid, self.start_seconds)
 
@@ -141,9 +141,13 @@ class WorkerRunner:
         return self.request("refit", cloudpickle.dumps(pipeline), on_search_rows, timeout=timeout)
 
     def request(self, kind: str, *args, timeout: float):
-        """Send one request and wait for its answer; raises :class:`TrialFailure`."""
-        self.ensure_started()
-        return self._call(kind, args, timeout=timeout)
+        """Send one request and wait for its answer; raises :class:`TrialFailure`.
+
+        ``timeout`` covers starting a replacement worker too, when the last one was lost.
+        """
+        deadline = time.monotonic() + timeout
+        self.ensure_started(timeout=max(0.1, timeout))
+        return self._call(kind, args, timeout=deadline - time.monotonic())
 
     def _call(self, kind: str, args: tuple, *, timeout: float):
         try:

@@ -117,8 +117,8 @@ def _quiet_optuna():
         optuna.logging.set_verbosity(previous)
 
 
-def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed: int) -> list[ModelSearch]:
-    """One study per model; existing studies (a resumed run) are loaded and their state restored."""
+def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed: int, *, resume: bool = False) -> list[ModelSearch]:
+    """One study per model; with ``resume``, existing studies are loaded and their state restored."""
     searches = []
     for model in models:
         name = model.spec.name
@@ -133,7 +133,7 @@ def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed
                 direction="maximize",
                 sampler=sampler,
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
-                load_if_exists=True,
+                load_if_exists=resume,
             )
         search = ModelSearch(model, study)
         if not study.get_trials(deepcopy=False):
@@ -156,6 +156,7 @@ def _restore(search: ModelSearch) -> None:
         if not trial.state.is_finished():
             continue
         search.started += 1
+        search.fold_fit_seconds.extend(trial.user_attrs.get("fold_fit_seconds", []))
         duration = trial.user_attrs.get("duration")
         if trial.state == TrialState.COMPLETE:
             search.completed += 1
@@ -197,12 +198,15 @@ def run_search(
             # an equal share of what is left, with one share kept for the trials after the
             # first round: an expensive model cannot take the time of those not tried yet
             share = 1.0 / (len(first) - i + 1)
-            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits)
+            # until some model has succeeded, nothing is stopped before the end of the search
+            kill_share = share if any(s.best is not None for s in searches) else 1.0
+            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits, kill_share)
         while True:
             search = _next_model(searches, n_trials, stop_at() - time.monotonic())
             if search is None:
                 return
-            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, LATER_TRIAL_SHARE, refit_fits)
+            kill_share = LATER_TRIAL_SHARE if any(s.best is not None for s in searches) else 1.0
+            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, LATER_TRIAL_SHARE, refit_fits, kill_share)
 
 
 def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left: float) -> ModelSearch | None:
@@ -236,7 +240,9 @@ def _timed(context: ModelContext, until: float, fits_left: float) -> ModelContex
     return dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds_left / max(fits_left, 1)))
 
 
-def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial, share=1.0, refit_fits=1.25) -> None:
+def _run_trial(
+    search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial, share=1.0, refit_fits=1.25, kill_share=1.0
+) -> None:
     """One trial: ``share`` of the search time left is what its fits are told they may use
     (``ModelContext.time_limit``), keeping room for ``refit_fits`` more (the final refit, should
     this model win); only the end of the search stops a fit by force."""
@@ -246,8 +252,12 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
     started = time.monotonic()
     trial_until = started + share * (stop_at() - started)
     # the hard limit, above its share, so that a fit that hangs cannot starve the other models
-    kill_at = started + min(1.0, KILL_FACTOR * share) * (stop_at() - started)
+    # (never sooner than a few times its typical trial, which a busy machine can stretch)
+    kill_at = started + max(
+        min(1.0, KILL_FACTOR * kill_share) * (stop_at() - started), 3 * search.typical_trial_seconds()
+    )
     scores: list[float] = []
+    fit_seconds: list[float] = []
     state, value, error = TrialState.COMPLETE, None, None
     search.running = True  # from its first fold on, stop_at() keeps time to refit this model
     try:
@@ -262,7 +272,7 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
                 raise _OutOfTime(f"{BUDGET_STOP} after {k} of {n_folds} folds")
             # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
             pipeline = build_pipeline(search.model, params, _timed(context, trial_until, n_folds - k + refit_fits), schema)
-            limit = min(stop_at(), kill_at)
+            limit = min(stop_at(), kill_at)  # kill_at may lie past stop_at: the budget wins
             try:
                 answer = runner.fit_fold(pipeline, k, timeout=limit - now)
             except TrialFailure as failure:
@@ -275,6 +285,7 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
             finally:
                 trial.set_user_attr("worker", f"{HOST}:{runner.pid}")
             search.fold_fit_seconds.append(answer["fit_seconds"])
+            fit_seconds.append(answer["fit_seconds"])
             fold_seconds.append(time.monotonic() - now)
             scores.append(answer["score"])
             trial.report(float(np.mean(scores)), k)
@@ -302,6 +313,7 @@ def _run_trial(search, runner: WorkerRunner, n_folds, schema, context, stop_at, 
         search.running = False
     duration = time.monotonic() - started
     trial.set_user_attr("fold_scores", scores)
+    trial.set_user_attr("fold_fit_seconds", fit_seconds)
     trial.set_user_attr("duration", duration)
     if error:
         trial.set_user_attr("error", error)

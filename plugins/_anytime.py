@@ -5,6 +5,7 @@ Not a plugin itself (it registers no hook): a helper for the tree-ensemble plugi
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 
@@ -35,7 +36,7 @@ class TimeLimitedEnsemble(BaseEstimator):
     def fit(self, X, y, **fit_params):
         model = clone(self.estimator)
         total = model.get_params()["n_estimators"]
-        if self.max_seconds is None:
+        if self.max_seconds is None or not math.isfinite(self.max_seconds):
             model.fit(X, y, **fit_params)
         else:
             deadline = time.monotonic() + self.max_seconds

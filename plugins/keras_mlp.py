@@ -30,6 +30,12 @@ def _keras():
     import keras
     import tensorflow as tf
 
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"keras_mlp needs Keras on the TensorFlow backend, but Keras runs on "
+            f"{keras.backend.backend()!r} (KERAS_BACKEND); unset KERAS_BACKEND or set it to 'tensorflow'"
+        )
+
     if not getattr(_keras, "_configured", False):
         # same seed, same weights and same training: reproducible runs are a promise of ours
         tf.config.experimental.enable_op_determinism()

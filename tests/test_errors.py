@@ -130,3 +130,51 @@ def test_no_successful_trial_is_a_search_error_and_writes_no_model(data, tmp_pat
         automl.fit_best(*data, models=["broken"], plugins=[Broken()], n_trials=2, cv=3, path=tmp_path / "run")
     assert not (tmp_path / "run" / "model.joblib").exists()
     assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_numpy_integers_and_no_time_budget_with_a_random_forest():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    result = automl.fit_best(X.iloc[:, :5], y, models=["random_forest"], n_trials=np.int64(1), cv=np.int64(3),
+                             time_budget=None, save=False)
+    assert result.model_name == "random_forest"
+    assert result.manifest["n_trials"] == 1
+
+
+def test_result_predicts_from_arrays_in_training_column_order(data):
+    X, y = data
+    result = automl.fit_best(X, y, save=False, **FAST)
+    np.testing.assert_array_equal(result.predict(X.to_numpy()), result.predict(X))
+    np.testing.assert_array_equal(result.predict(X.to_numpy().tolist()), result.predict(X))
+    with pytest.raises(automl.InputError, match="2-D"):
+        result.predict(X.to_numpy()[0])
+
+
+def test_fractional_labels_for_a_classification_task():
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(automl.InputError, match="fractional numbers but a classification task"):
+        automl.fit_best(X, y + 0.5, task="binary", **FAST)
+
+
+def test_single_split_cv_is_refused(data):
+    from sklearn.model_selection import ShuffleSplit
+
+    with pytest.raises(automl.InputError, match="makes 1 split"):
+        automl.fit_best(*data, models=["logistic_regression"], n_trials=1, cv=ShuffleSplit(n_splits=1, test_size=0.2))
+    assert not os.path.exists("automl-runs")
+
+
+def test_memory_limit_below_an_idle_worker(data):
+    with pytest.raises(automl.InputError, match="memory_limit=5 MB is below what a worker needs"):
+        automl.fit_best(*data, memory_limit=5, save=False, **FAST)
+
+
+def test_category_codes_read_as_floats_at_predict_time():
+    """A code column that pandas reads as float when a batch has blanks keeps its levels."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X = X.iloc[:, :3].copy()
+    X["code"] = np.where(y == 1, "101", "202")
+    result = automl.fit_best(X, y, models=["logistic_regression"], n_trials=1, cv=3, save=False)
+    batch = X.iloc[:20].copy()
+    batch["code"] = batch["code"].astype(float)
+    batch.loc[batch.index[0], "code"] = np.nan
+    np.testing.assert_array_equal(result.predict_proba(batch)[1:], result.predict_proba(X.iloc[:20])[1:])

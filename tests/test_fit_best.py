@@ -7,7 +7,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
 import automl
 
@@ -122,3 +122,15 @@ def test_time_budget_covers_search_refit_and_save_on_adult(bundled):
     assert elapsed <= budget * 1.05 + 2.0, f"took {elapsed:.1f} s for a {budget} s budget"
     assert result.score > 0.85
     assert (result.path / "model.joblib").is_file()
+
+
+def test_a_test_split_without_some_class_costs_the_test_score_not_the_model():
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    keep = (y != 0) | (y.index < 6)  # six flowers of the first class
+    X, y = X[keep].reset_index(drop=True), y[keep].reset_index(drop=True)
+    result = automl.fit_best(X, y, models=["logistic_regression"], n_trials=1, cv=3, test_size=0.05, save=False, seed=1)
+    # stratified, 5% of 106 rows holds no flower of the rare class: log loss is undefined there
+    assert result.model_name == "logistic_regression"
+    assert result.test_score is None
+    assert np.isnan(result.leaderboard.iloc[0]["test_score"])
+    assert result.predict(X).shape == (len(X),)

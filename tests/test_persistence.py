@@ -89,7 +89,11 @@ def test_studies_in_an_optuna_storage_url(tmp_path):
     result = automl.fit_best(X, y, models=["ridge"], n_trials=3, cv=3, storage=url, path=tmp_path / "run")
     assert not (tmp_path / "run" / "study.journal").exists()
     study_name = result.manifest["studies"]["ridge"]
-    assert study_name == "run/ridge", "study names carry the run's name in a shared storage"
+    assert study_name.startswith("run-") and study_name.endswith("/ridge"), "the run's own name in a shared storage"
+    # a second run with a directory of the same name keeps its studies apart
+    other = automl.fit_best(X, y, models=["ridge"], n_trials=2, cv=3, storage=url, path=tmp_path / "b" / "run")
+    assert other.manifest["studies"]["ridge"] != study_name
+    assert len(other.trials) == 2
     import optuna
 
     study = optuna.load_study(study_name=study_name, storage=url)
