@@ -232,9 +232,10 @@ def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left:
     return max(fitting, key=priority)
 
 
-def _timed(context: ModelContext, until: float, fits_left: float) -> ModelContext:
-    """``context`` with ``time_limit`` set to one fit's share of the time left until ``until``."""
-    seconds_left = until - time.monotonic()
+def _timed(context: ModelContext, until: float, fits_left: float, overhead: float = 0.0) -> ModelContext:
+    """``context`` with ``time_limit`` set to one fit's share of the time left until ``until``,
+    after ``overhead`` seconds per fit for what is not fitting (preprocessing, scoring, transfer)."""
+    seconds_left = until - time.monotonic() - overhead * fits_left
     if not math.isfinite(seconds_left):
         return context
     return dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds_left / max(fits_left, 1)))
@@ -271,7 +272,9 @@ def _run_trial(
             if now >= stop_at() or (fold_seconds and now + 0.5 * statistics.mean(fold_seconds) > stop_at()):
                 raise _OutOfTime(f"{BUDGET_STOP} after {k} of {n_folds} folds")
             # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
-            pipeline = build_pipeline(search.model, params, _timed(context, trial_until, n_folds - k + refit_fits), schema)
+            overhead = statistics.mean(w - f for w, f in zip(fold_seconds, fit_seconds)) if fold_seconds else 0.0
+            timed = _timed(context, trial_until, n_folds - k + refit_fits, overhead)
+            pipeline = build_pipeline(search.model, params, timed, schema)
             limit = min(stop_at(), kill_at)  # kill_at may lie past stop_at: the budget wins
             try:
                 answer = runner.fit_fold(pipeline, k, timeout=limit - now)
