@@ -22,23 +22,34 @@ logger = logging.getLogger(__name__)
 
 #: Numeric targets with more distinct values than this are treated as regression by task="auto".
 MAX_CLASSES_FOR_AUTO = 20
+#: A text column whose values are unique in at least this share of its rows names rows
+#: (an identifier) or holds free text; it carries no level a model could learn from.
+UNIQUE_SHARE_OF_AN_IDENTIFIER = 0.9
+#: Columns with fewer rows than this are never judged identifier-like: too little evidence.
+MIN_ROWS_TO_JUDGE = 30
+#: Categorical columns with more levels than this have their rare levels grouped.
+MANY_LEVELS = 32
 
 
 @dataclasses.dataclass(frozen=True)
 class Column:
     """One input column: its name, the dtype it came with, and how models will see it.
 
-    ``kind`` is ``"numeric"``, ``"categorical"``, ``"datetime"`` (turned into a number of
-    days since 1970) or ``"dropped"`` (with ``note`` saying why).
+    ``kind`` is ``"numeric"``, ``"categorical"``, ``"datetime"`` (turned into the calendar
+    features named in ``parts`` plus days since 1970) or ``"dropped"``; ``note`` says what was
+    noticed or done (why a column was dropped, rare levels grouped, inf read as missing).
     """
 
     name: str
     dtype: str
     kind: str
     note: str = ""
+    parts: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["parts"] = list(self.parts)
+        return data
 
 
 def check_task_name(task: str, *, allow_auto: bool = True) -> None:
@@ -91,34 +102,58 @@ def _is_ragged_or_mixed(X: Any) -> bool:
 
 
 def infer_schema(X: pd.DataFrame) -> list[Column]:
-    """Decide, from dtypes and a few counts, how each column is handed to the models."""
-    columns = []
-    for name in X.columns:
-        series = X[name]
-        dtype = str(series.dtype)
-        n_missing = int(series.isna().sum())
-        if n_missing == len(series):
-            columns.append(Column(name, dtype, "dropped", "all values missing"))
-            continue
-        if series.nunique(dropna=False) <= 1:
-            columns.append(Column(name, dtype, "dropped", "constant: a single value"))
-            continue
-        if pd.api.types.is_datetime64_any_dtype(series):
-            kind = "datetime"
-        elif pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-            kind = "numeric"
-        else:
-            kind = "categorical"
-        columns.append(Column(name, dtype, kind))
+    """Decide, from dtypes and a few counts, how each column is handed to the models.
+
+    Every decision is logged and kept in the column's ``note`` (and so in the manifest).
+    """
+    columns = [_column(X[name], name) for name in X.columns]
     for col in columns:
         if col.kind == "dropped":
             logger.info("column %r dropped: %s", col.name, col.note)
+        elif col.note:
+            logger.info("column %r (%s): %s", col.name, col.kind, col.note)
     if all(col.kind == "dropped" for col in columns):
         raise InputError(
-            "no usable feature column: every column is empty or constant "
-            f"({', '.join(repr(c.name) for c in columns)})"
+            "no usable feature column: every column is empty, constant or identifier-like "
+            f"({', '.join(f'{c.name!r}: {c.note}' for c in columns)})"
         )
     return columns
+
+
+def _column(series: pd.Series, name: str) -> Column:
+    dtype = str(series.dtype)
+    present = series.dropna()
+    if present.empty:
+        return Column(name, dtype, "dropped", "all values missing")
+    if series.nunique(dropna=False) <= 1:
+        return Column(name, dtype, "dropped", "constant: a single value")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        stamps = pd.to_datetime(present, utc=True)
+        parts = ["year", "month", "day", "weekday"]
+        if (stamps.dt.hour != 0).any() or (stamps.dt.minute != 0).any():
+            parts.append("hour")
+        return Column(name, dtype, "datetime", "calendar features and days since 1970", tuple(parts))
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        notes = []
+        if not pd.api.types.is_bool_dtype(series):
+            values = present.to_numpy(dtype=float)
+            n_inf = int(np.isinf(values).sum())
+            if n_inf:
+                notes.append(f"{n_inf} inf value(s) read as missing")
+            if (
+                pd.api.types.is_integer_dtype(series) and len(present) >= MIN_ROWS_TO_JUDGE
+                and present.is_unique and (present.is_monotonic_increasing or present.is_monotonic_decreasing)
+            ):
+                return Column(name, dtype, "dropped", "identifier-like: unique integers in row order")
+        return Column(name, dtype, "numeric", "; ".join(notes))
+    levels = present.astype(str)
+    n_levels = levels.nunique()
+    if len(present) >= MIN_ROWS_TO_JUDGE and n_levels >= UNIQUE_SHARE_OF_AN_IDENTIFIER * len(present):
+        words = levels.str.split().str.len().mean()
+        what = "free text" if words > 3 else "identifier-like"
+        return Column(name, dtype, "dropped", f"{what}: {n_levels} distinct values in {len(present)} rows")
+    note = f"{n_levels} levels: rare levels are grouped" if n_levels > MANY_LEVELS else ""
+    return Column(name, dtype, "categorical", note)
 
 
 def prepare_target(y: Any, n_rows: int, task: str) -> tuple[np.ndarray, str]:

@@ -7,6 +7,8 @@ predict time (a DataFrame in any column order, or a plain array) to the schema s
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -47,7 +49,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         return self._fit(frame, transform=True)
 
     def _fit(self, frame: pd.DataFrame, transform: bool = False):
-        numeric = [c.name for c in self._used if c.kind in ("numeric", "datetime")]
+        numeric = [n for c in self._used if c.kind in ("numeric", "datetime") for n in _output_names(c)]
         categorical = [c.name for c in self._used if c.kind == "categorical"]
         parts = []
         if numeric:
@@ -108,7 +110,16 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             missing = [n for n in names if n not in X.columns]
             if missing:
                 raise InputError(
-                    f"input is missing column(s) {missing} that the model was trained with"
+                    f"input is missing column(s) {missing} that the model was trained with; "
+                    "pass every training column (extra columns are ignored)"
+                )
+            extra = [c for c in X.columns if c not in set(names)]
+            if extra:
+                warnings.warn(
+                    f"ignoring column(s) {extra[:10]}{' ...' if len(extra) > 10 else ''} that the model "
+                    "was not trained with",
+                    UserWarning,
+                    stacklevel=4,
                 )
         used = self._used
         # plain numeric columns convert in one block; the rest column by column
@@ -119,9 +130,41 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             block[~np.isfinite(block)] = np.nan  # inf carries no usable magnitude: missing
             out.update(zip(plain, block.T))
         for col in used:
-            if col.name not in out:
+            if col.kind == "datetime":
+                out.update(_calendar(X[col.name], col))
+            elif col.name not in out:
                 out[col.name] = _coerce_column(X[col.name], col)
-        return pd.DataFrame({c.name: out[c.name] for c in used}, index=range(len(X)), copy=False)
+        names = [n for c in used for n in _output_names(c)]
+        return pd.DataFrame({n: out[n] for n in names}, index=range(len(X)), copy=False)
+
+
+def _output_names(col: Column) -> list[str]:
+    """The numeric columns one input column becomes before encoding."""
+    if col.kind == "datetime":
+        return [f"{col.name}__{part}" for part in (*col.parts, "days")]
+    return [col.name]
+
+
+def _calendar(series: pd.Series, col: Column) -> dict[str, np.ndarray]:
+    """Calendar features of a datetime column (in UTC), plus days since 1970."""
+    try:
+        if pd.api.types.is_datetime64_any_dtype(series):
+            stamps = pd.to_datetime(series, utc=True)
+        else:  # e.g. text read from a CSV at predict time
+            stamps = pd.to_datetime(series, utc=True, format="mixed")
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"column {col.name!r} should hold dates and times (it was {col.dtype} in training) "
+            f"but holds values that are not: {exc}"
+        ) from None
+    attribute = {"weekday": "day_of_week"}
+    out = {
+        f"{col.name}__{part}": getattr(stamps.dt, attribute.get(part, part)).to_numpy(dtype=float, na_value=np.nan)
+        for part in col.parts
+    }
+    days = (stamps - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
+    out[f"{col.name}__days"] = days.to_numpy(dtype=float, na_value=np.nan)
+    return out
 
 
 def _is_plain_number(series: pd.Series) -> bool:
@@ -135,10 +178,6 @@ def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
         text = np.array([_level(v) for v in values], dtype=object)
         text[missing] = MISSING_CATEGORY
         return text
-    if col.kind == "datetime":
-        stamps = pd.to_datetime(series, errors="coerce", utc=True)
-        days = (stamps - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
-        return days.to_numpy(dtype=float, na_value=np.nan)
     try:
         if pd.api.types.is_bool_dtype(series):
             series = series.astype("Float64")
