@@ -199,7 +199,7 @@ def prepare_target(y: Any, n_rows: int, task: str) -> tuple[np.ndarray, str]:
     n_classes = len(pd.unique(labels))
     if n_classes < 2:
         raise InputError(
-            f"y has a single class ({labels[0]!r}); classification needs at least two classes"
+            f"y has a single class ({_plain(labels[0])!r}); classification needs at least two classes"
         )
     inferred = "binary" if n_classes == 2 else "multiclass"
     if task == "classification":
@@ -207,6 +207,10 @@ def prepare_target(y: Any, n_rows: int, task: str) -> tuple[np.ndarray, str]:
     elif task != inferred:
         raise InputError(f"task {task!r} was requested but y has {n_classes} classes ({inferred})")
     return labels, task
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _infer_task(series: pd.Series) -> str:

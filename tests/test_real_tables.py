@@ -124,3 +124,21 @@ def test_missing_column_and_uncoercible_values_name_the_column(every_dtype):
         result.predict(X.assign(float="high"))
     with pytest.raises(automl.InputError, match=r"column 'date' should hold dates and times"):
         result.predict(X.assign(date="not a date"))
+
+
+@pytest.mark.parametrize(
+    "make_target, expected_classes",
+    [
+        (lambda y: y.astype(bool), [False, True]),
+        (lambda y: pd.Series(pd.Categorical(np.where(y == 1, "benign", "malignant"))), ["benign", "malignant"]),
+        (lambda y: pd.Series(np.where(y == 1, "benign", "malignant"), dtype="string"), ["benign", "malignant"]),
+    ],
+    ids=["bool", "category", "string"],
+)
+def test_target_types_are_kept(make_target, expected_classes):
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    result = automl.fit_best(X, make_target(y), models=["logistic_regression"], n_trials=1, cv=3, save=False)
+    assert result.manifest["classes"] == expected_classes
+    assert set(result.predict(X).tolist()) == set(expected_classes)
