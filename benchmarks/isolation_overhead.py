@@ -12,7 +12,6 @@ that fit in 60 s at the isolated pace. Results go to benchmarks/results/isolatio
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 

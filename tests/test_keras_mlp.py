@@ -4,7 +4,6 @@ import io
 
 import joblib
 import numpy as np
-import pytest
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline

@@ -2,7 +2,6 @@
 
 import sys
 import textwrap
-import warnings
 
 import optuna
 import pytest
