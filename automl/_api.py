@@ -369,7 +369,10 @@ def _fingerprint(table: pd.DataFrame, y: np.ndarray) -> str:
     """A checksum of the data, so that a resumed run is known to continue on the same table."""
     digest = hashlib.sha256()
     digest.update(",".join(table.columns).encode())
-    digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    try:
+        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    except TypeError:  # unhashable cells (lists, dicts): their text stands in for them
+        digest.update(pd.util.hash_pandas_object(table.astype(str), index=False).to_numpy().tobytes())
     digest.update(pd.util.hash_pandas_object(pd.Series(y), index=False).to_numpy().tobytes())
     return digest.hexdigest()
 

@@ -6,8 +6,11 @@ Nothing here learns from the data beyond its types and shape: everything that is
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import datetime
 import logging
+import numbers
 from typing import Any
 
 import numpy as np
@@ -46,6 +49,9 @@ class Column:
     note: str = ""
     parts: tuple[str, ...] = ()
 
+    def _replace(self, **changes) -> "Column":
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["parts"] = list(self.parts)
@@ -81,7 +87,7 @@ def as_table(X: Any) -> pd.DataFrame:
     if X.shape[1] == 0:
         raise InputError("X has no feature columns; pass at least one column besides the target")
     names = [str(c) for c in X.columns]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = sorted(n for n, count in collections.Counter(names).items() if count > 1)
     if duplicated:
         raise InputError(
             f"X has duplicate column names {duplicated}; rename them so each column is unique"
@@ -112,6 +118,7 @@ def infer_schema(X: pd.DataFrame) -> list[Column]:
             logger.info("column %r dropped: %s", col.name, col.note)
         elif col.note:
             logger.info("column %r (%s): %s", col.name, col.kind, col.note)
+    _check_derived_names(columns)
     if all(col.kind == "dropped" for col in columns):
         raise InputError(
             "no usable feature column: every column is empty, constant or identifier-like "
@@ -120,13 +127,40 @@ def infer_schema(X: pd.DataFrame) -> list[Column]:
     return columns
 
 
+def _check_derived_names(columns: list[Column]) -> None:
+    names = {c.name for c in columns}
+    for col in columns:
+        clashes = sorted(names & {f"{col.name}__{part}" for part in (*col.parts, "days")}) if col.kind == "datetime" else []
+        if clashes:
+            raise InputError(
+                f"column(s) {clashes} clash with the calendar features made from datetime column "
+                f"{col.name!r}; rename them"
+            )
+
+
 def _column(series: pd.Series, name: str) -> Column:
     dtype = str(series.dtype)
+    if pd.api.types.is_complex_dtype(series):
+        raise InputError(f"column {name!r} holds complex numbers; split it into real columns (e.g. real and imaginary parts)")
     present = series.dropna()
     if present.empty:
         return Column(name, dtype, "dropped", "all values missing")
-    if series.nunique(dropna=False) <= 1:
+    try:
+        n_distinct = series.nunique(dropna=False)
+    except TypeError:  # lists, dicts, sets: values with no equality a model could use
+        return Column(name, dtype, "dropped", "unhashable values (lists or dicts)")
+    if n_distinct <= 1:
         return Column(name, dtype, "dropped", "constant: a single value")
+    if series.dtype == object:
+        # numbers or dates that arrived as Python objects (Decimal from a database, dates)
+        if all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in present):
+            return _column(pd.to_numeric(present).reindex(series.index), name)._replace(dtype=dtype)
+        if all(isinstance(v, (datetime.date, pd.Timestamp)) for v in present):
+            return _column(pd.to_datetime(present, utc=True).reindex(series.index), name)._replace(dtype=dtype)
+    if isinstance(series.dtype, pd.PeriodDtype):
+        return _column(series.dt.to_timestamp(), name)._replace(dtype=dtype)
+    if pd.api.types.is_timedelta64_dtype(series):
+        return Column(name, dtype, "numeric", "a duration, in seconds")
     if pd.api.types.is_datetime64_any_dtype(series):
         stamps = pd.to_datetime(present, utc=True)
         parts = ["year", "month", "day", "weekday"]
@@ -176,6 +210,12 @@ def prepare_target(y: Any, n_rows: int, task: str) -> tuple[np.ndarray, str]:
         raise InputError(
             f"X has {n_rows} rows but y has {len(series)} values; they must have one target per row"
         )
+    if pd.api.types.is_complex_dtype(series):
+        raise InputError("y holds complex numbers; a target must be real numbers or labels")
+    if series.dtype == object and series.notna().all() and all(
+        isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_)) for v in series
+    ):
+        series = pd.to_numeric(series)  # numbers stored as Python objects (e.g. Decimal)
     n_missing = int(series.isna().sum())
     if n_missing:
         raise InputError(
@@ -222,14 +262,24 @@ def _infer_task(series: pd.Series) -> str:
     return "binary" if series.nunique() == 2 else "multiclass"
 
 
+def _label_kind(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, numbers.Number):
+        return "number"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
 def _label_array(series: pd.Series) -> np.ndarray:
     """Class labels as a plain numpy array that scikit-learn sorts and compares reliably."""
     if isinstance(series.dtype, pd.CategoricalDtype):
+        if pd.api.types.is_float_dtype(series.cat.categories.dtype):
+            return series.to_numpy(dtype=object)  # declared classes: fractional values are labels
         series = series.astype(series.cat.categories.dtype)
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=bool)
     if pd.api.types.is_integer_dtype(series):
-        return series.to_numpy(dtype=np.int64)
+        return series.to_numpy(dtype=getattr(series.dtype, "numpy_dtype", series.dtype))
     if pd.api.types.is_float_dtype(series):
         values = series.to_numpy(dtype=float)
         if not np.all(values == np.round(values)):
@@ -239,7 +289,7 @@ def _label_array(series: pd.Series) -> np.ndarray:
             )
         return values
     values = series.to_numpy(dtype=object)
-    if len({type(v) for v in values}) > 1:
+    if len({_label_kind(v) for v in values}) > 1:
         raise InputError(
             "y mixes label types (e.g. numbers and strings); convert it to one type, "
             "e.g. y.astype(str)"

@@ -107,13 +107,17 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
             X = pd.DataFrame(array, columns=names)
         else:
             X = X.set_axis([str(c) for c in X.columns], axis=1)
+            repeated = sorted({n for n in X.columns[X.columns.duplicated()] if n in set(names)})
+            if repeated:
+                raise InputError(f"input has duplicate column names {repeated}; pass each training column once")
             missing = [n for n in names if n not in X.columns]
             if missing:
                 raise InputError(
                     f"input is missing column(s) {missing} that the model was trained with; "
                     "pass every training column (extra columns are ignored)"
                 )
-            extra = [c for c in X.columns if c not in set(names)]
+            known = set(names)
+            extra = [c for c in X.columns if c not in known]
             if extra:
                 warnings.warn(
                     f"ignoring column(s) {extra[:10]}{' ...' if len(extra) > 10 else ''} that the model "
@@ -147,6 +151,13 @@ def _output_names(col: Column) -> list[str]:
 
 def _calendar(series: pd.Series, col: Column) -> dict[str, np.ndarray]:
     """Calendar features of a datetime column (in UTC), plus days since 1970."""
+    if isinstance(series.dtype, pd.PeriodDtype):
+        series = series.dt.to_timestamp()
+    if pd.api.types.is_numeric_dtype(series) and series.notna().any():
+        raise InputError(
+            f"column {col.name!r} should hold dates and times (it was {col.dtype} in training) but holds "
+            f"{series.dtype} numbers; pass dates (e.g. pd.to_datetime(values, unit='s'))"
+        )
     try:
         if pd.api.types.is_datetime64_any_dtype(series):
             stamps = pd.to_datetime(series, utc=True)
@@ -168,7 +179,10 @@ def _calendar(series: pd.Series, col: Column) -> dict[str, np.ndarray]:
 
 
 def _is_plain_number(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    return (
+        pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        and not pd.api.types.is_complex_dtype(series)
+    )
 
 
 def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
@@ -178,6 +192,18 @@ def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
         text = np.array([_level(v) for v in values], dtype=object)
         text[missing] = MISSING_CATEGORY
         return text
+    if col.dtype.startswith("timedelta"):
+        try:
+            return pd.to_timedelta(series).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"column {col.name!r} should hold durations (it was {col.dtype} in training): {exc}") from None
+    if (
+        pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
+        or isinstance(series.dtype, pd.PeriodDtype)
+    ):
+        raise InputError(
+            f"column {col.name!r} should be numeric (it was {col.dtype} in training) but holds {series.dtype} values"
+        )
     try:
         if pd.api.types.is_bool_dtype(series):
             series = series.astype("Float64")

@@ -128,12 +128,13 @@ def _prediction_input(X):
 
     if isinstance(X, pd.Series):
         raise InputError("X is a pandas Series; pass a DataFrame with the training columns (e.g. X.to_frame().T for one row)")
-    if isinstance(X, pd.DataFrame):
-        return X
-    array = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
-    if array.ndim != 2:
-        raise InputError(f"X must be 2-D (rows x columns); got shape {array.shape}. For one row use X.reshape(1, -1).")
-    return array
+    if not isinstance(X, pd.DataFrame):
+        X = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
+        if X.ndim != 2:
+            raise InputError(f"X must be 2-D (rows x columns); got shape {X.shape}. For one row use X.reshape(1, -1).")
+    if len(X) == 0:
+        raise InputError("X has no rows; pass at least one row to predict")
+    return X
 
 
 def trials_frame(searches) -> pd.DataFrame:

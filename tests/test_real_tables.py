@@ -142,3 +142,66 @@ def test_target_types_are_kept(make_target, expected_classes):
     result = automl.fit_best(X, make_target(y), models=["logistic_regression"], n_trials=1, cv=3, save=False)
     assert result.manifest["classes"] == expected_classes
     assert set(result.predict(X).tolist()) == set(expected_classes)
+
+
+def test_values_that_arrive_as_python_objects():
+    """Decimals from a database, dates from .dt.date, periods and durations are read for what they are."""
+    import datetime
+    import decimal
+
+    n = 120
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, n)
+    X = pd.DataFrame({
+        "amount": [decimal.Decimal(f"{v:.2f}") for v in rng.normal(size=n) + 2 * y],
+        "day": [datetime.date(2022, 1, 1) + datetime.timedelta(days=int(d)) for d in rng.integers(0, 300, n)],
+        "month": pd.Series(pd.period_range("2020-01", periods=n, freq="M")),
+        "wait": pd.to_timedelta(rng.integers(0, 48, n) + 10 * y, unit="h"),
+        "tags": [["a", "b"], ["c"]] * (n // 2),
+    })
+    result = automl.fit_best(X, y, models=["logistic_regression"], n_trials=1, cv=3, save=False)
+    kinds = {c["name"]: (c["kind"], c["note"]) for c in result.manifest["columns"]}
+    assert kinds["amount"][0] == "numeric"
+    assert kinds["day"][0] == kinds["month"][0] == "datetime"
+    assert kinds["wait"] == ("numeric", "a duration, in seconds")
+    assert kinds["tags"] == ("dropped", "unhashable values (lists or dicts)")
+    assert result.score > 0.8
+
+
+def test_wrong_kinds_of_values_at_predict_time_name_the_column(every_dtype):
+    X, _, result = every_dtype
+    with pytest.raises(automl.InputError, match=r"column 'date' should hold dates and times .* int64 numbers"):
+        result.predict(X.assign(date=X["date"].astype("int64")))
+    with pytest.raises(automl.InputError, match=r"column 'float' should be numeric .* datetime64"):
+        result.predict(X.assign(float=X["date"]))
+    with pytest.raises(automl.InputError, match=r"duplicate column names \['str'\]"):
+        result.predict(pd.concat([X, X[["str"]]], axis=1))
+    with pytest.raises(automl.InputError, match="no rows"):
+        result.predict(X.iloc[:0])
+
+
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        (pd.DataFrame({"c": np.arange(40) + 1j, "z": np.arange(40)}), np.arange(40) % 2, "holds complex numbers"),
+        (pd.DataFrame({"d": pd.date_range("2020", periods=40), "d__days": np.arange(40)}), np.arange(40) % 2,
+         r"\['d__days'\] clash with the calendar features"),
+    ],
+    ids=["complex", "derived-name-clash"],
+)
+def test_tables_that_cannot_be_read(X, y, message):
+    with pytest.raises(automl.InputError, match=message):
+        automl.fit_best(X, y, models=["logistic_regression"], n_trials=1, save=False)
+
+
+def test_unusual_targets():
+    from automl._data import prepare_target
+
+    big = pd.Series(np.array([2**63 + 1, 1] * 10, dtype=np.uint64))
+    assert set(prepare_target(big, 20, "auto")[0].tolist()) == {2**63 + 1, 1}
+    assert prepare_target(pd.Series(pd.Categorical([0.5, 1.5] * 10)), 20, "auto")[1] == "binary"
+    assert prepare_target(pd.Series([1, 2, np.int64(1)] * 5, dtype=object), 15, "auto")[1] == "binary"
+    import decimal
+
+    values, task = prepare_target(pd.Series([decimal.Decimal(f"{v:.3f}") for v in np.linspace(0, 1, 40)]), 40, "auto")
+    assert task == "regression" and values.dtype == float
