@@ -6,9 +6,11 @@ Order of work:
    (normalized best score plus an exploration bonus that shrinks as a model gets trials),
    among the models whose typical trial still fits in the time left.
 A trial reports its running CV mean after each fold, so the model's pruner can stop a bad
-configuration after one or two folds. Everything the scheduler decides depends on scores,
-not on timings, except where the budget runs out: with ``n_trials`` and room in the budget,
-the same seed gives the same trials.
+configuration after one or two folds. ``search_space`` and ``build`` run in this process; the
+fits run in a worker process (``automl._runner``), told their share of the time left and
+stopped by force past it. Everything the scheduler decides depends on scores, not on timings,
+except where the budget runs out: with ``n_trials`` and room in the budget, the same seed
+gives the same trials.
 """
 
 from __future__ import annotations
@@ -246,7 +248,8 @@ def _run_trial(
 ) -> None:
     """One trial: ``share`` of the search time left is what its fits are told they may use
     (``ModelContext.time_limit``), keeping room for ``refit_fits`` more (the final refit, should
-    this model win); only the end of the search stops a fit by force."""
+    this model win). A fit is stopped by force at ``KILL_FACTOR * kill_share`` of the time left,
+    or at the end of the search."""
     study = search.study
     trial = study.ask()
     search.started += 1
