@@ -477,7 +477,7 @@ def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard
             final = runner.refit(pipeline, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
             return search, params, {**final, "test_score": test_score}
         except (TrialFailure, Exception) as exc:
-            reason = exc.reason if isinstance(exc, TrialFailure) else f"{type(exc).__name__}: {exc}"
+            reason = _reason(exc)
             failures.append(f"{search.name}: {reason}")
             logger.warning("refitting %s on all rows failed (%s); trying the next model", search.name, reason)
     raise SearchError("no model could be refit on all rows in the time left: " + "; ".join(failures))
@@ -490,15 +490,13 @@ def _test_score(search, params, context, schema, runner, until) -> float | None:
         answer = runner.refit(pipeline, on_search_rows=True, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
         return answer["test_score"]
     except (TrialFailure, Exception) as exc:
-        reason = exc.reason if isinstance(exc, TrialFailure) else f"{type(exc).__name__}: {exc}"
+        reason = _reason(exc)
         logger.warning("no test score for %s: %s", search.name, reason)
         return None
 
 
-def _labels_as_json(classes) -> list | None:
-    if classes is None:
-        return None
-    return [c.item() if hasattr(c, "item") else c for c in classes]
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, TrialFailure) else f"{type(exc).__name__}: {exc}"
 
 
 def _describe_storage(storage) -> str:

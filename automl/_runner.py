@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import os
 import signal
 import sys
 import time
@@ -198,10 +197,3 @@ class WorkerRunner:
             hint = " (the system may have run out of memory)" if name == "SIGKILL" else ""
             return TrialFailure("crash", f"{what}, killed by {name}{hint}")
         return TrialFailure("crash", f"{what} with exit code {code}")
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

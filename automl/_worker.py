@@ -85,11 +85,7 @@ def _refit(state: _State, payload: bytes, on_search_rows: bool) -> dict:
     return answer
 
 
-def _ping(state: _State) -> int:
-    return os.getpid()
-
-
-HANDLERS = {"data": _set_data, "fold": _fit_fold, "refit": _refit, "ping": _ping}
+HANDLERS = {"data": _set_data, "fold": _fit_fold, "refit": _refit}
 
 
 def main(conn, threads: int) -> None:
