@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._exceptions import AutoMLError, InputError, Interrupted, PluginError, RunDirectoryError, SearchError
-from ._spec import ModelContext, ModelSpec
+from ._spec import ModelContext, ModelSpec, RunInfo, TrialRecord
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -42,7 +42,9 @@ __all__ = [
     "PluginError",
     "Result",
     "RunDirectoryError",
+    "RunInfo",
     "SearchError",
+    "TrialRecord",
     "fit_best",
     "get_plugin_manager",
     "hookimpl",

@@ -13,6 +13,7 @@ import secrets
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from ._plugins import RegisteredModel, collect_models, get_plugin_manager
 from ._result import Result, leaderboard_frame, trials_frame
 from ._runner import TrialFailure, WorkerRunner
 from ._search import FIT_SHARE, ModelSearch, build_pipeline, create_studies, params_of, run_search
-from ._spec import ModelContext
+from ._spec import ModelContext, RunInfo, TrialRecord
 
 __all__ = ["fit_best"]
 
@@ -125,7 +126,8 @@ def fit_best(
     y_all, task = prepare_target(y, len(table), task)
     schema = infer_schema(table)
     metric_name, scorer = resolve_scorer(metric, task)
-    registered = collect_models(get_plugin_manager(plugins))
+    plugin_manager = get_plugin_manager(plugins)
+    registered = collect_models(plugin_manager)
     chosen = _choose_models(registered, models, task)
 
     search_rows, test_rows = _split_test(y_all, test_size, task, seed)
@@ -187,6 +189,19 @@ def fit_best(
         len(searches), task, len(table), table.shape[1], metric_name,
         f"{time_budget:g} s" if time_budget is not None else "none",
     )
+    run_info = RunInfo(
+        task=task, metric=metric_name, models=tuple(s.name for s in searches), n_rows=len(table),
+        n_columns=table.shape[1], time_budget=time_budget, n_trials=n_trials, seed=seed, path=run_dir,
+        started=_now(),
+    )
+    observe = _Observers(plugin_manager, run_info)
+    observe("automl_run_started")
+    progress = _Progress(searches, started, time_budget)
+
+    def on_trial(search: ModelSearch, trial: optuna.trial.FrozenTrial) -> None:
+        progress(search, trial)
+        observe("automl_trial_completed", record=_record(search, trial))
+
     interrupted = None
     try:
         with _signals_as_interrupts():
@@ -194,7 +209,7 @@ def fit_best(
                 _start_worker(runner, memory_limit)
                 run_search(
                     searches, runner, len(folds), schema, context,
-                    stop_at=stop_at, n_trials=n_trials, on_trial=_Progress(searches, started, time_budget),
+                    stop_at=stop_at, n_trials=n_trials, on_trial=on_trial,
                     refit_fits=n_refits * len(folds) / (len(folds) - 1),
                 )
             except KeyboardInterrupt as exc:
@@ -260,6 +275,7 @@ def fit_best(
         logger.info("saved the run to %s", run_dir)
     else:
         result.manifest = manifest
+    observe("automl_run_finished", result=result)
     if interrupted:
         where = f"saved in {run_dir}" if run_dir is not None else "not saved (save=False)"
         raise Interrupted(interrupted, run_dir, f"interrupted by {interrupted}; the best model so far is {where}")
@@ -508,6 +524,35 @@ def _describe_storage(storage) -> str:
         except Exception:
             return "(storage URL)"
     return type(storage).__name__
+
+
+def _record(search: ModelSearch, trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    complete = trial.state == optuna.trial.TrialState.COMPLETE
+    return TrialRecord(
+        model=search.name, number=trial.number, state=trial.state.name.lower(), params=dict(trial.params),
+        score=trial.value if complete else None, duration=float(trial.user_attrs.get("duration", 0.0)),
+        error=trial.user_attrs.get("error", ""),
+    )
+
+
+class _Observers:
+    """Calls an observer hook on every plugin; one that raises is reported, not fatal."""
+
+    def __init__(self, plugin_manager, run: RunInfo):
+        self.plugin_manager = plugin_manager
+        self.run = run
+
+    def __call__(self, hook: str, **kwargs) -> None:
+        for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
+            arguments = {"run": self.run, **kwargs}
+            try:
+                impl.function(*[arguments[name] for name in impl.argnames])
+            except Exception as exc:
+                warnings.warn(
+                    f"automl: plugin {impl.plugin_name!r} raised in {hook}: {type(exc).__name__}: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
 
 class _Progress:

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ModelSpec", "ModelContext", "TASKS", "PREPROCESSING"]
+__all__ = ["ModelSpec", "ModelContext", "RunInfo", "TrialRecord", "TASKS", "PREPROCESSING"]
 
 TASKS = frozenset({"binary", "multiclass", "regression"})
 
@@ -95,3 +95,32 @@ class ModelSpec:
             )
         if self.default_params is not None:
             object.__setattr__(self, "default_params", dict(self.default_params))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """What an observer hook is told about a run (see ``automl.hookspecs``)."""
+
+    task: str
+    metric: str
+    models: tuple[str, ...]
+    n_rows: int
+    n_columns: int
+    time_budget: float | None
+    n_trials: int | None
+    seed: int
+    path: Any
+    started: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial, as ``automl_trial_completed`` receives it."""
+
+    model: str
+    number: int
+    state: str
+    params: dict[str, Any]
+    score: float | None
+    duration: float
+    error: str = ""

@@ -46,3 +46,40 @@ def automl_models():
                 default_params={"n_neighbors": 5},
             )]
     """
+
+
+# -- observers: experiment tracking, progress displays, notifications --------------------------
+# Called in the process that runs fit_best, in this order: automl_run_started once,
+# automl_trial_completed after every trial, automl_run_finished once. They observe; what they
+# return is ignored, and one that raises is reported in a warning without stopping the run.
+
+
+@hookspec
+def automl_run_started(run):
+    """Called once the data and settings are checked, before the first trial.
+
+    :param run: an :class:`automl.RunInfo`: ``task``, ``metric``, ``models`` (names),
+        ``n_rows``, ``n_columns``, ``time_budget``, ``n_trials``, ``seed``, ``path`` (the run
+        directory, or None when nothing is saved) and ``started`` (UTC, ISO 8601).
+    """
+
+
+@hookspec
+def automl_trial_completed(run, record):
+    """Called after every trial of every model, whatever its outcome.
+
+    :param run: the :class:`automl.RunInfo` of ``automl_run_started``.
+    :param record: an :class:`automl.TrialRecord`: ``model``, ``number`` (within the model's
+        study), ``state`` (``"complete"``, ``"pruned"`` or ``"fail"``), ``params``, ``score``
+        (mean CV score, None unless complete), ``duration`` (seconds) and ``error`` (why it
+        failed, else ``""``).
+    """
+
+
+@hookspec
+def automl_run_finished(run, result):
+    """Called once the winner is refit and the run saved (also after an interrupted run was saved).
+
+    :param run: the :class:`automl.RunInfo` of ``automl_run_started``.
+    :param result: the :class:`automl.Result` that ``fit_best`` returns.
+    """
