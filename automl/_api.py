@@ -13,7 +13,6 @@ import secrets
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,11 @@ from ._data import as_table, infer_schema, prepare_target
 from ._exceptions import InputError, Interrupted, SearchError
 from ._metrics import resolve_scorer
 from ._persist import RUN_FILE, STUDY_FILE, library_versions, read_json, save_run, write_json
-from ._plugins import RegisteredModel, collect_models, get_plugin_manager
-from ._result import Result, leaderboard_frame, trials_frame
+from ._plugins import RegisteredModel, call_each, collect_models, get_plugin_manager
+from ._result import Result, leaderboard_frame, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
-from ._search import FIT_SHARE, ModelSearch, build_pipeline, create_studies, params_of, run_search
-from ._spec import ModelContext, RunInfo, TrialRecord
+from ._search import FIT_SHARE, ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
+from ._spec import ModelContext, RunInfo
 
 __all__ = ["fit_best"]
 
@@ -178,7 +177,7 @@ def fit_best(
 
     def stop_at() -> float:
         # time to refit the best model, or the one being tried, which may become the best
-        contenders = [s for s in searches if s.running or s is _best_search(searches)]
+        contenders = [s for s in searches if s.running or s is best_search(searches)]
         refit = max((s.typical_refit_seconds(len(folds)) for s in contenders), default=0.0) * n_refits
         refit = max(refit, MIN_REFIT_RESERVE)
         # a worker lost at the end must be replaced before the refit
@@ -200,7 +199,7 @@ def fit_best(
 
     def on_trial(search: ModelSearch, trial: optuna.trial.FrozenTrial) -> None:
         progress(search, trial)
-        observe("automl_trial_completed", record=_record(search, trial))
+        observe("automl_trial_completed", record=trial_record(search.name, trial))
 
     interrupted = None
     try:
@@ -221,20 +220,22 @@ def fit_best(
 
             trials = trials_frame(searches)
             leaderboard = leaderboard_frame(searches, trials)
-            try:
-                winner, params, refit = _refit_winner(
-                    searches, leaderboard, context, schema, runner, deadline, hard_deadline, test_rows is not None
+
+            def refit_winner(until: float, hard_until: float):
+                return _refit_winner(
+                    searches, leaderboard, context, schema, runner, until, hard_until, test_rows is not None, len(folds)
                 )
+
+            try:
+                winner, params, refit = refit_winner(deadline, hard_deadline)
             except KeyboardInterrupt as exc:
                 if interrupted:
                     raise  # a second interrupt: stop now; the study is intact for resume=True
                 interrupted = getattr(exc, "signal_name", "SIGINT")
                 runner.kill()
                 logger.warning("interrupted (%s) during the refit: refitting within %g s", interrupted, INTERRUPT_REFIT_SECONDS)
-                deadline = hard_deadline = time.monotonic() + INTERRUPT_REFIT_SECONDS
-                winner, params, refit = _refit_winner(
-                    searches, leaderboard, context, schema, runner, deadline, hard_deadline, test_rows is not None
-                )
+                window = time.monotonic() + INTERRUPT_REFIT_SECONDS
+                winner, params, refit = refit_winner(window, window)
     finally:
         runner.close()
 
@@ -454,12 +455,7 @@ def _new_run_directory(path) -> Path:
     return directory
 
 
-def _best_search(searches: list[ModelSearch]) -> ModelSearch | None:
-    scored = [s for s in searches if s.best is not None]
-    return max(scored, key=lambda s: s.best) if scored else None
-
-
-def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test):
+def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test, n_folds):
     """Refit the best model on all rows in the worker; if that fails or runs out of time, the
     next best that has time left. Returns (search, params, the worker's refit answer)."""
     by_name = {s.name: s for s in searches}
@@ -480,7 +476,7 @@ def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard
         if attempt == 0 and math.isfinite(deadline):
             until = deadline + 0.5 * (hard_deadline - deadline)
         seconds = until - time.monotonic() - SAVE_ALLOWANCE
-        if attempt > 0 and search.typical_refit_seconds(2) > seconds:
+        if attempt > 0 and search.typical_refit_seconds(n_folds) > seconds:
             continue
         limit = FIT_SHARE * seconds / (2 if with_test else 1)
         timed = dataclasses.replace(context, time_limit=max(0.5, limit) if math.isfinite(limit) else None)
@@ -526,15 +522,6 @@ def _describe_storage(storage) -> str:
     return type(storage).__name__
 
 
-def _record(search: ModelSearch, trial: optuna.trial.FrozenTrial) -> TrialRecord:
-    complete = trial.state == optuna.trial.TrialState.COMPLETE
-    return TrialRecord(
-        model=search.name, number=trial.number, state=trial.state.name.lower(), params=dict(trial.params),
-        score=trial.value if complete else None, duration=float(trial.user_attrs.get("duration", 0.0)),
-        error=trial.user_attrs.get("error", ""),
-    )
-
-
 class _Observers:
     """Calls an observer hook on every plugin; one that raises is reported, not fatal."""
 
@@ -543,16 +530,8 @@ class _Observers:
         self.run = run
 
     def __call__(self, hook: str, **kwargs) -> None:
-        for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
-            arguments = {"run": self.run, **kwargs}
-            try:
-                impl.function(*[arguments[name] for name in impl.argnames])
-            except Exception as exc:
-                warnings.warn(
-                    f"automl: plugin {impl.plugin_name!r} raised in {hook}: {type(exc).__name__}: {exc}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+        for _ in call_each(self.plugin_manager, hook, run=self.run, **kwargs):
+            pass
 
 
 class _Progress:
@@ -569,7 +548,7 @@ class _Progress:
         elapsed = time.monotonic() - self.started
         clock = f"{elapsed:6.1f}s" + (f"/{self.time_budget:g}s" if self.time_budget else "")
         outcome = f"score {trial.value:.4f}" if trial.value is not None else trial.state.name.lower()
-        best = _best_search(self.searches)
+        best = best_search(self.searches)
         improved = best is not None and (self.best_value is None or best.best > self.best_value)
         if improved:
             self.best_value = best.best

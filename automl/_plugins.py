@@ -76,6 +76,22 @@ def get_plugin_manager(plugins: Iterable[object] = ()) -> PluginManager:
     return pm
 
 
+def call_each(pm: PluginManager, hook: str, consequence: str = "", **kwargs):
+    """Call every implementation of ``hook`` with the arguments it takes; yield
+    ``(plugin_name, result)``. One that raises is reported in a warning and skipped."""
+    for impl in getattr(pm.hook, hook).get_hookimpls():  # registration order: built-ins first
+        try:
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except Exception as exc:
+            warnings.warn(
+                f"automl: plugin {impl.plugin_name!r} raised in {hook}: {type(exc).__name__}: {exc}{consequence}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            continue
+        yield impl.plugin_name, result
+
+
 def collect_models(pm: PluginManager) -> dict[str, RegisteredModel]:
     """Call every ``automl_models`` implementation; return models by name.
 
@@ -83,41 +99,30 @@ def collect_models(pm: PluginManager) -> dict[str, RegisteredModel]:
     that raises is skipped with a warning.
     """
     models: dict[str, RegisteredModel] = {}
-    # get_hookimpls() is in registration order, so built-ins are seen before per-call plugins.
-    for impl in pm.hook.automl_models.get_hookimpls():
-        try:
-            specs = impl.function()
-        except Exception as exc:
-            warnings.warn(
-                f"automl: plugin {impl.plugin_name!r} raised in automl_models() and is skipped: "
-                f"{type(exc).__name__}: {exc}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            continue
+    for plugin_name, specs in call_each(pm, "automl_models", "; its models are skipped"):
         if specs is None:
             continue
         if isinstance(specs, ModelSpec) or not isinstance(specs, Iterable):
             raise PluginError(
-                f"plugin {impl.plugin_name!r}: automl_models() must return a list of "
+                f"plugin {plugin_name!r}: automl_models() must return a list of "
                 f"automl.ModelSpec, got {type(specs).__name__}"
             )
         for spec in specs:
             if not isinstance(spec, ModelSpec):
                 raise PluginError(
-                    f"plugin {impl.plugin_name!r}: automl_models() returned a "
+                    f"plugin {plugin_name!r}: automl_models() returned a "
                     f"{type(spec).__name__} where an automl.ModelSpec was expected"
                 )
             if spec.name in models:
                 raise PluginError(
                     f"model name {spec.name!r} is provided twice: by plugin "
-                    f"{models[spec.name].plugin!r} and by plugin {impl.plugin_name!r}. "
+                    f"{models[spec.name].plugin!r} and by plugin {plugin_name!r}. "
                     "Model names must be unique; rename one, or block a plugin."
                 )
             models[spec.name] = RegisteredModel(
                 spec=spec,
-                plugin=impl.plugin_name,
-                distribution=pm.distributions.get(impl.plugin_name, "?"),
+                plugin=plugin_name,
+                distribution=pm.distributions.get(plugin_name, "?"),
             )
     return models
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ._search import BUDGET_STOP
+from ._spec import TrialRecord
 
 __all__ = ["Result", "trials_frame", "leaderboard_frame"]
 
@@ -137,23 +139,27 @@ def _prediction_input(X):
     return X
 
 
+def trial_record(model: str, trial) -> TrialRecord:
+    """A finished Optuna trial as automl reports it (to observers, and as a ``trials`` row)."""
+    complete = trial.state == TrialState.COMPLETE
+    return TrialRecord(
+        model=model, number=trial.number, state=trial.state.name.lower(), params=dict(trial.params),
+        score=trial.value if complete else None, duration=float(trial.user_attrs.get("duration", math.nan)),
+        error=trial.user_attrs.get("error", ""),
+    )
+
+
 def trials_frame(searches) -> pd.DataFrame:
     rows = []
     for search in searches:
         for t in search.study.get_trials(deepcopy=False):
             if not t.state.is_finished():  # enqueued (waiting) or running
                 continue
-            rows.append({
-                "model": search.name,
-                "number": t.number,
-                "state": t.state.name.lower(),
-                "score": t.value if t.state == TrialState.COMPLETE else math.nan,
-                "params": dict(t.params),
-                "duration": t.user_attrs.get("duration", math.nan),
-                "fold_scores": list(t.user_attrs.get("fold_scores", [])),
-                "error": t.user_attrs.get("error", ""),
-                "worker": t.user_attrs.get("worker", ""),
-            })
+            row = dataclasses.asdict(trial_record(search.name, t))
+            row["score"] = math.nan if row["score"] is None else row["score"]
+            row["fold_scores"] = list(t.user_attrs.get("fold_scores", []))
+            row["worker"] = t.user_attrs.get("worker", "")
+            rows.append(row)
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 

@@ -93,6 +93,12 @@ class ModelSearch:
         return self.completed == 0 and self.failed >= MAX_FAILURES_WITHOUT_SUCCESS
 
 
+def best_search(searches: list[ModelSearch]) -> ModelSearch | None:
+    """The model with the best completed trial so far, or None."""
+    scored = [s for s in searches if s.best is not None]
+    return max(scored, key=lambda s: s.best) if scored else None
+
+
 def params_of(spec, trial_params: dict, context: ModelContext) -> dict:
     """The ``build`` arguments of a finished trial, replayed through the model's search space."""
     return spec.search_space(optuna.trial.FixedTrial(dict(trial_params)), context)
