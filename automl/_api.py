@@ -31,6 +31,7 @@ from ._result import Result, leaderboard_frame, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
 from ._search import FIT_SHARE, ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
 from ._spec import ModelContext, RunInfo
+from ._warm_start import read_warm_start
 
 __all__ = ["fit_best"]
 
@@ -65,6 +66,7 @@ def fit_best(
     save: bool = True,
     memory_limit: float | None = None,
     resume: bool = False,
+    warm_start: str | Path | Result | None = None,
 ) -> Result:
     """Find, tune and refit the best model for ``X`` → ``y`` among all registered model plugins.
 
@@ -97,6 +99,10 @@ def fit_best(
         is stopped and recorded as failed.
     :param resume: continue the run in ``path`` (after an interrupt or a crash) with the same
         data and settings: finished trials are kept and not repeated.
+    :param warm_start: a saved run directory (or a :class:`Result`) of the same task, e.g. the
+        last training on older data: each model's search starts from that run's best
+        configurations (up to 3, best first), and models are tried in the order of its
+        leaderboard. The data may differ; the saved run is only read.
     :return: a :class:`automl.Result`.
     :raises InputError: for unusable data or arguments (nothing is written).
     :raises SearchError: when no trial of any model succeeds (no model file is written).
@@ -128,6 +134,7 @@ def fit_best(
     plugin_manager = get_plugin_manager(plugins)
     registered = collect_models(plugin_manager)
     chosen = _choose_models(registered, models, task)
+    warm = read_warm_start(warm_start, task, [m.spec.name for m in chosen]) if warm_start is not None else None
 
     search_rows, test_rows = _split_test(y_all, test_size, task, seed)
     X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
@@ -166,7 +173,7 @@ def fit_best(
         prefix = "" if embedded else f"{run_dir.name if run_dir else 'run'}-{secrets.token_hex(4)}/"
     if run_dir is not None and not resume:
         write_json(run_dir / RUN_FILE, {**settings, "created": _now(), "study_prefix": prefix, "embedded_storage": embedded})
-    searches = create_studies(chosen, storage, prefix, seed, resume=resume)
+    searches = create_studies(chosen, storage, prefix, seed, resume=resume, warm_start=warm)
     n_refits = 2 if test_rows is not None else 1
 
     runner = WorkerRunner(
@@ -267,6 +274,7 @@ def fit_best(
         "storage": STUDY_FILE if embedded else _describe_storage(storage),
         "interrupted": interrupted,
         "resumed": bool(resume),
+        "warm_start": warm.describe() if warm is not None else None,
         "created": _now(),
         "versions": library_versions(),
     }

@@ -52,6 +52,7 @@ def _cmd_fit(args) -> int:
         n_trials=args.n_trials, cv=args.cv, models=args.models.split(",") if args.models else None,
         seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
         test_size=args.test_size, memory_limit=args.memory_limit, resume=args.resume,
+        warm_start=args.warm_start,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(result.leaderboard.drop(columns=["test_score"] if result.test_score is None else []).to_string(index=False))
@@ -132,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies")
     fit.add_argument("--memory-limit", type=float, default=None, help="megabytes a trial may use")
     fit.add_argument("--resume", action="store_true", help="continue the run in --path (same data and settings)")
+    fit.add_argument("--warm-start", default=None, metavar="RUN_DIR",
+                     help="start from the best configurations of a saved run (e.g. the last training)")
     fit.set_defaults(func=_cmd_fit)
 
     predict = sub.add_parser("predict", help="predict with a saved run", parents=[logging_options])

@@ -1,7 +1,8 @@
 """The search: one Optuna study per model, trials scored by cross-validation, one shared budget.
 
 Order of work:
-1. every model's known-good default configuration, cheapest models first;
+1. every model's known-good default configuration, cheapest models first (after a warm start:
+   the saved run's best configurations, in the order of its leaderboard);
 2. further trials, each given to the model with the highest upper-confidence priority
    (normalized best score plus an exploration bonus that shrinks as a model gets trials),
    among the models whose typical trial still fits in the time left.
@@ -65,6 +66,8 @@ class ModelSearch:
 
     model: RegisteredModel
     study: optuna.Study
+    #: the first round tries models in this order (then cheapest first): a warm start's ranking
+    first_round_rank: int = 0
     started: int = 0
     running: bool = False
     completed: int = 0
@@ -125,8 +128,16 @@ def _quiet_optuna():
         optuna.logging.set_verbosity(previous)
 
 
-def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed: int, *, resume: bool = False) -> list[ModelSearch]:
-    """One study per model; with ``resume``, existing studies are loaded and their state restored."""
+def create_studies(
+    models: Sequence[RegisteredModel], storage, prefix: str, seed: int, *, resume: bool = False, warm_start=None
+) -> list[ModelSearch]:
+    """One study per model; with ``resume``, existing studies are loaded and their state restored.
+
+    A new study's first trials are the ``warm_start`` configurations of its model (an
+    :class:`automl._warm_start.WarmStart`), best first, then the model's default parameters.
+    """
+    warm = warm_start.configurations if warm_start is not None else {}
+    ranking = list(warm_start.ranking) if warm_start is not None else []
     searches = []
     for model in models:
         name = model.spec.name
@@ -143,11 +154,14 @@ def create_studies(models: Sequence[RegisteredModel], storage, prefix: str, seed
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
                 load_if_exists=resume,
             )
-        search = ModelSearch(model, study)
+        search = ModelSearch(model, study, first_round_rank=ranking.index(name) if name in ranking else len(ranking))
         if not study.get_trials(deepcopy=False):
             study.set_user_attr("model", name)
-            if model.spec.default_params:
-                study.enqueue_trial(dict(model.spec.default_params))
+            with _quiet_optuna():
+                for params in warm.get(name, []):
+                    study.enqueue_trial(params, user_attrs={"warm_start": True}, skip_if_exists=True)
+                if model.spec.default_params:
+                    study.enqueue_trial(dict(model.spec.default_params), skip_if_exists=True)
         else:
             _restore(search)
         searches.append(search)
@@ -195,8 +209,9 @@ def run_search(
     each trial and fold: it moves as the expected cost of the final refit becomes known.
     """
     with _quiet_optuna():
-        # 1. defaults, cheapest first; 2. upper-confidence allocation of the rest
-        first = [s for s in sorted(searches, key=lambda s: s.model.spec.cost) if not s.started]
+        # 1. defaults (or a warm start's best), cheapest first; 2. upper-confidence allocation of the rest
+        order = sorted(searches, key=lambda s: (s.first_round_rank, s.model.spec.cost))
+        first = [s for s in order if not s.started]
         for i, search in enumerate(first):
             if stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
                 logger.info("too little time left for the first trial of %s", search.name)

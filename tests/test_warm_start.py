@@ -1,0 +1,140 @@
+"""Warm starts: a new run on new data begins with the saved run's best configurations."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
+import automl
+from automl import hookimpl
+from automl._plugins import collect_models
+
+AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"
+MODELS = ["logistic_regression", "random_forest"]
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def previous_run(cancer, tmp_path_factory):
+    """The 'last training': a run on the older part of the data."""
+    X, y = cancer
+    path = tmp_path_factory.mktemp("warm") / "previous"
+    automl.fit_best(X[:300], y[:300], models=MODELS, n_trials=5, cv=3, time_budget=None, path=path, seed=1)
+    return path
+
+
+class _TrialOrder:
+    def __init__(self):
+        self.records = []
+
+    @hookimpl
+    def automl_trial_completed(self, record):
+        self.records.append(record)
+
+
+def _best_params(result, model):
+    own = result.trials[(result.trials["model"] == model) & (result.trials["state"] == "complete")]
+    ranked = own.sort_values("score", ascending=False, kind="stable")["params"]
+    unique = []
+    for params in ranked:
+        if params not in unique:
+            unique.append(params)
+    return unique
+
+
+def test_new_run_starts_from_the_saved_best_configurations(cancer, previous_run, tmp_path):
+    X, y = cancer
+    previous = automl.load(previous_run)
+    order = _TrialOrder()
+    result = automl.fit_best(
+        X, y, models=MODELS, n_trials=4, cv=3, time_budget=None, path=tmp_path / "new", seed=1,
+        warm_start=previous_run, plugins=[order],
+    )
+    # the saved winner's model is tried first, with its best configuration
+    assert order.records[0].model == previous.model_name
+    for model in MODELS:
+        saved_best = _best_params(previous, model)[:3]
+        own = result.trials[result.trials["model"] == model].sort_values("number")
+        first = list(own["params"])[: len(saved_best)]
+        assert first == saved_best, model
+        # after the warm configurations comes the model's default (unless it was among them)
+    assert result.manifest["warm_start"] == {"from": str(previous_run), "enqueued": {m: 3 for m in MODELS}}
+    assert automl.load(result.path).manifest["warm_start"]["from"] == str(previous_run)
+
+
+def test_a_result_object_serves_as_warm_start_and_runs_repeat(cancer, previous_run):
+    X, y = cancer
+    previous = automl.load(previous_run)
+    runs = [
+        automl.fit_best(X, y, models=MODELS, n_trials=3, cv=3, time_budget=None, save=False, seed=4, warm_start=previous)
+        for _ in range(2)
+    ]
+    columns = ["model", "number", "state", "score", "params"]
+    pd.testing.assert_frame_equal(runs[0].trials[columns], runs[1].trials[columns])
+    assert runs[0].manifest["warm_start"]["from"] == str(previous_run)
+
+
+def test_models_missing_from_the_saved_run_start_cold(cancer, tmp_path):
+    X, y = cancer
+    only_lr = automl.fit_best(X[:200], y[:200], models=["logistic_regression"], n_trials=2, cv=3, time_budget=None, path=tmp_path / "lr")
+    result = automl.fit_best(
+        X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, warm_start=only_lr,
+    )
+    assert result.manifest["warm_start"]["enqueued"] == {"logistic_regression": 2}
+    forest = result.trials[result.trials["model"] == "random_forest"].sort_values("number")
+    assert len(forest) == 2 and (forest["state"] == "complete").all()
+    # a model the saved run did not try begins with its defaults, as in a cold run
+    defaults = collect_models(automl.get_plugin_manager())["random_forest"].spec.default_params
+    assert forest["params"].iloc[0] == defaults
+
+
+def test_warm_start_from_another_task_is_refused_before_anything_is_written(previous_run, tmp_path):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    with pytest.raises(automl.InputError, match="binary run, but this data is a regression"):
+        automl.fit_best(X, y, n_trials=1, time_budget=None, path=tmp_path / "new", warm_start=previous_run)
+    assert not (tmp_path / "new").exists()
+
+
+def test_warm_start_from_a_missing_or_damaged_run_is_a_clear_error(cancer, previous_run, tmp_path):
+    X, y = cancer
+    with pytest.raises(automl.InputError, match="no such run directory"):
+        automl.fit_best(X, y, n_trials=1, time_budget=None, save=False, warm_start=tmp_path / "nope")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(previous_run, damaged)
+    trials = damaged / "trials.csv"
+    trials.write_bytes(trials.read_bytes()[:-20])
+    with pytest.raises(automl.InputError, match="trials.csv does not match its checksum"):
+        automl.fit_best(X, y, n_trials=1, time_budget=None, save=False, warm_start=damaged)
+    # the saved run itself is untouched by being used
+    assert automl.load(previous_run).model_name
+
+
+def test_cli_warm_start(cancer, previous_run, tmp_path):
+    X, y = cancer
+    data = tmp_path / "cancer.csv"
+    X.assign(diagnosis=y).to_csv(data, index=False)
+    run = tmp_path / "retrained"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [AUTOML, "fit", str(data), "--target", "diagnosis", "--models", ",".join(MODELS), "--n-trials", "2",
+         "--cv", "3", "--path", str(run), "--warm-start", str(previous_run)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "warm start from" in done.stderr
+    assert automl.load(run).manifest["warm_start"]["enqueued"] == {m: 3 for m in MODELS}
+    bad = subprocess.run(
+        [AUTOML, "fit", str(data), "--target", "diagnosis", "--n-trials", "1", "--warm-start", str(tmp_path / "none")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert bad.returncode == 2 and "no such run directory" in bad.stderr
