@@ -13,28 +13,9 @@ logger = logging.getLogger("automl.cli")
 
 
 def _read_table(path: str):
-    import pandas as pd
+    from ._batch import read_table
 
-    from ._exceptions import InputError
-
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"data file {path} does not exist")
-    suffixes = [s.lower() for s in file.suffixes]
-    try:
-        if ".parquet" in suffixes or ".pq" in suffixes:
-            try:
-                return pd.read_parquet(file)
-            except ImportError:
-                raise InputError("reading Parquet needs pyarrow: pip install 'automl-select[parquet]'") from None
-        if ".csv" in suffixes or ".txt" in suffixes or not suffixes:
-            return pd.read_csv(file)
-    except InputError:
-        raise
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        # pandas' EmptyDataError and ParserError are ValueErrors; pyarrow's errors are too
-        raise InputError(f"cannot read {path} as a table: {type(exc).__name__}: {exc}") from None
-    raise InputError(f"{path}: unsupported file type {''.join(file.suffixes)!r}; use .csv (optionally .gz) or .parquet")
+    return read_table(path)
 
 
 def _cmd_fit(args) -> int:
@@ -66,30 +47,17 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    import pandas as pd
-
-    from ._exceptions import InputError
-    from ._persist import atomic_write, load
+    from ._batch import predict_file
+    from ._persist import load
 
     result = load(args.run_dir)
-    table = _read_table(args.data)
-    target = result.manifest.get("target")
-    if target and target in table.columns:
-        table = table.drop(columns=[target])
-    if args.proba:
-        proba = result.predict_proba(table)
-        out = pd.DataFrame(proba, columns=[f"proba_{c}" for c in result.classes_])
-        out.insert(0, "prediction", result.classes_[proba.argmax(axis=1)])
-    else:
-        out = pd.DataFrame({"prediction": result.predict(table)})
+
+    def progress(rows: int) -> None:
+        logger.info("scored %d rows", rows)
+
+    rows = predict_file(result, args.data, args.output, proba=args.proba, chunk_rows=args.chunk_rows, on_chunk=progress)
     if args.output:
-        output = Path(args.output)
-        if not output.parent.is_dir():
-            raise InputError(f"cannot write {output}: the folder {output.parent} does not exist")
-        atomic_write(output, out.to_csv(index=False).encode())
-        print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
-    else:
-        out.to_csv(sys.stdout, index=False)
+        print(f"wrote {rows} predictions to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -140,8 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="predict with a saved run", parents=[logging_options])
     predict.add_argument("run_dir")
     predict.add_argument("data", help="a CSV (optionally .gz) or Parquet file with the training columns")
-    predict.add_argument("--output", "-o", default=None, help="CSV file to write (default: standard output)")
+    predict.add_argument("--output", "-o", default=None, help="CSV or Parquet file to write (default: CSV on standard output)")
     predict.add_argument("--proba", action="store_true", help="add class probabilities")
+    predict.add_argument("--chunk-rows", type=int, default=50_000,
+                         help="rows read and scored at a time (default 50000); memory stays flat whatever the file size")
     predict.set_defaults(func=_cmd_predict)
 
     models = sub.add_parser("models", help="list the registered models", parents=[logging_options])

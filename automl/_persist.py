@@ -34,7 +34,7 @@ from ._exceptions import RunDirectoryError
 from ._result import Result
 
 __all__ = [
-    "MODEL_FILE", "MANIFEST_FILE", "STUDY_FILE", "RUN_FILE", "atomic_write", "write_json", "read_json",
+    "MODEL_FILE", "MANIFEST_FILE", "STUDY_FILE", "RUN_FILE", "atomic_file", "atomic_write", "write_json", "read_json",
     "save_run", "load", "library_versions",
 ]
 
@@ -71,15 +71,19 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
-def atomic_write(path: Path, data: bytes) -> str:
-    """Write ``data`` so that ``path`` holds either its old content or all of the new; return sha256."""
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """Yield a temporary path beside ``path``; once the block succeeds, it replaces ``path``.
+
+    ``path`` holds either its old content or all of the new, whatever fails in between.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide runs from other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -87,6 +91,12 @@ def atomic_write(path: Path, data: bytes) -> str:
             os.unlink(tmp)
         raise
     _fsync_directory(path.parent)
+
+
+def atomic_write(path: Path, data: bytes) -> str:
+    """Write ``data`` so that ``path`` holds either its old content or all of the new; return sha256."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
 
