@@ -4,6 +4,7 @@
     >>> result = automl.fit_best(X, y, time_budget=60)
     >>> result.leaderboard
     >>> automl.load(result.path).predict(X_new)
+    >>> automl.evaluate(result.path, X_new, y_new).verdict   # "ok", "drift" or "degraded"
 
 Importing this package is cheap: the engine (scikit-learn, Optuna, pandas) loads on first use
 of the names that need it, and TensorFlow only when a Keras model trains or loads.
@@ -23,6 +24,8 @@ __version__ = "0.1.0"
 # name -> private module that defines it; imported when first touched (PEP 562)
 _LAZY = {
     "fit_best": "._api",
+    "evaluate": "._evaluate",
+    "Evaluation": "._evaluate",
     "Result": "._result",
     "load": "._persist",
     "list_models": "._plugins",
@@ -35,6 +38,7 @@ __all__ = [
     "AutoMLClassifier",
     "AutoMLError",
     "AutoMLRegressor",
+    "Evaluation",
     "InputError",
     "Interrupted",
     "ModelContext",
@@ -45,6 +49,7 @@ __all__ = [
     "RunInfo",
     "SearchError",
     "TrialRecord",
+    "evaluate",
     "fit_best",
     "get_plugin_manager",
     "hookimpl",
@@ -55,6 +60,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ._api import fit_best
     from ._estimators import AutoMLClassifier, AutoMLRegressor
+    from ._evaluate import Evaluation, evaluate
     from ._persist import load
     from ._plugins import get_plugin_manager, list_models
     from ._result import Result

@@ -27,6 +27,7 @@ from ._exceptions import InputError, Interrupted, SearchError
 from ._metrics import resolve_scorer
 from ._persist import RUN_FILE, STUDY_FILE, library_versions, read_json, save_run, write_json
 from ._plugins import RegisteredModel, call_each, collect_models, get_plugin_manager
+from ._profile import profile_table
 from ._result import Result, leaderboard_frame, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
 from ._search import FIT_SHARE, ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
@@ -130,6 +131,8 @@ def fit_best(
     table = as_table(X)
     y_all, task = prepare_target(y, len(table), task)
     schema = infer_schema(table)
+    # summarised before the search, so that its time is inside the budget (for automl.evaluate's drift checks)
+    data_profile = profile_table(table, schema)
     metric_name, scorer = resolve_scorer(metric, task)
     plugin_manager = get_plugin_manager(plugins)
     registered = collect_models(plugin_manager)
@@ -265,6 +268,7 @@ def fit_best(
         "target": str(y.name) if getattr(y, "name", None) is not None else None,
         "classes": refit.get("classes"),
         "columns": [c.to_dict() for c in schema],
+        "data_profile": data_profile,
         "n_rows": len(table),
         "time_budget": time_budget,
         "n_trials": n_trials,

@@ -61,6 +61,39 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    """Exit 0 when the verdict is ok, 1 on drift or degradation (2, from main, for bad input)."""
+    import json
+
+    import pandas as pd
+
+    from ._evaluate import DRIFT_COLUMNS, evaluate
+    from ._exceptions import InputError
+    from ._persist import atomic_write, load
+
+    output = Path(args.output) if args.output else None
+    if output is not None and not output.parent.is_dir():
+        raise InputError(f"cannot write {output}: the folder {output.parent} does not exist")
+    result = load(args.run_dir)
+    table = _read_table(args.data)
+    if args.target not in table.columns:
+        raise InputError(f"target column {args.target!r} is not in {args.data}; columns: {list(table.columns)}")
+    y = table.pop(args.target)
+    evaluation = evaluate(
+        result, table, y, psi_threshold=args.psi_threshold, unseen_threshold=args.unseen_threshold,
+        max_score_drop=args.max_score_drop,
+    )
+    print(evaluation.report())
+    if output is not None:
+        if output.suffix.lower() == ".json":
+            data = json.dumps(evaluation.to_dict(), indent=2).encode()
+        else:
+            data = (evaluation.drift if evaluation.drift is not None else pd.DataFrame(columns=DRIFT_COLUMNS)).to_csv(index=False).encode()
+        atomic_write(output, data)
+        logger.info("wrote the drift table to %s", output)
+    return 0 if evaluation.verdict == "ok" else 1
+
+
 def _cmd_models(args) -> int:
     from ._plugins import collect_models, get_plugin_manager
 
@@ -114,8 +147,28 @@ def _parser() -> argparse.ArgumentParser:
                          help="rows read and scored at a time (default 50000); memory stays flat whatever the file size")
     predict.set_defaults(func=_cmd_predict)
 
+    evaluate = sub.add_parser(
+        "evaluate", help="score a saved run on new labelled data and check it for drift", parents=[logging_options],
+        description="Score a saved run on new labelled data next to its CV estimate, and compare every column "
+        "with the training data (population stability index, missing values, unseen categories).",
+        epilog="exit status: 0 ok, 1 drift or degraded score, 2 unusable input",
+    )
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("data", help="a CSV (optionally .gz) or Parquet file with the training columns and the target")
+    evaluate.add_argument("--target", required=True, help="the column with the true values")
+    evaluate.add_argument("--psi-threshold", type=float, default=0.25,
+                          help="a column drifts above this population stability index (default 0.25)")
+    evaluate.add_argument("--unseen-threshold", type=float, default=0.05,
+                          help="...or with more than this share of unseen category levels (default 0.05)")
+    evaluate.add_argument("--max-score-drop", type=float, default=None,
+                          help="score drop below the CV estimate that counts as degraded, in the metric's units "
+                          "(default: max(2 x CV std, 5%% of |CV score|))")
+    evaluate.add_argument("--output", "-o", default=None, help="write the drift table: .json (with the scores) or CSV")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
     models = sub.add_parser("models", help="list the registered models", parents=[logging_options])
     models.set_defaults(func=_cmd_models)
+
     return parser
 
 
