@@ -1,4 +1,4 @@
-"""The ``automl`` command: fit, predict, models."""
+"""The ``automl`` command: fit, predict, evaluate, serve, models."""
 
 from __future__ import annotations
 
@@ -18,16 +18,22 @@ def _read_table(path: str):
     return read_table(path)
 
 
+def _read_labelled_table(path: str, target: str):
+    """The features and the target column of a table file."""
+    from ._exceptions import InputError
+
+    table = _read_table(path)
+    if target not in table.columns:
+        raise InputError(f"target column {target!r} is not in {path}; columns: {list(table.columns)}")
+    return table, table.pop(target)
+
+
 def _cmd_fit(args) -> int:
     import pandas as pd
 
     from ._api import fit_best
-    from ._exceptions import InputError
 
-    table = _read_table(args.data)
-    if args.target not in table.columns:
-        raise InputError(f"target column {args.target!r} is not in {args.data}; columns: {list(table.columns)}")
-    y = table.pop(args.target)
+    table, y = _read_labelled_table(args.data, args.target)
     result = fit_best(
         table, y, task=args.task, metric=args.metric, time_budget=args.time_budget,
         n_trials=args.n_trials, cv=args.cv, models=args.models.split(",") if args.models else None,
@@ -75,10 +81,7 @@ def _cmd_evaluate(args) -> int:
     if output is not None and not output.parent.is_dir():
         raise InputError(f"cannot write {output}: the folder {output.parent} does not exist")
     result = load(args.run_dir)
-    table = _read_table(args.data)
-    if args.target not in table.columns:
-        raise InputError(f"target column {args.target!r} is not in {args.data}; columns: {list(table.columns)}")
-    y = table.pop(args.target)
+    table, y = _read_labelled_table(args.data, args.target)
     evaluation = evaluate(
         result, table, y, psi_threshold=args.psi_threshold, unseen_threshold=args.unseen_threshold,
         max_score_drop=args.max_score_drop,
@@ -105,6 +108,21 @@ def _cmd_models(args) -> int:
     for name, m in sorted(models.items()):
         tasks = ",".join(sorted(m.spec.tasks))
         print(f"{name:<{width}}  {tasks:<29}  {m.distribution:<16}  {m.spec.description}")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    import importlib.util
+
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"automl serve needs: pip install 'automl-select[serve]' ({', '.join(missing)} not installed)", file=sys.stderr)
+        return 2
+    from ._serve import serve
+
+    # uvicorn's own loggers (requests, start-up) follow -q / -v like ours
+    log_level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+    serve(args.run_dir, host=args.host, port=args.port, max_rows=args.max_rows, log_level=log_level)
     return 0
 
 
@@ -169,6 +187,15 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the registered models", parents=[logging_options])
     models.set_defaults(func=_cmd_models)
 
+    serve = sub.add_parser(
+        "serve", help="answer predictions over HTTP with a saved run", parents=[logging_options],
+        description="Serve a saved run over HTTP: POST /predict, GET /health, GET /model, API description at /docs.",
+    )
+    serve.add_argument("run_dir")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--max-rows", type=int, default=10_000, help="most rows one request may hold (default 10000)")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 
