@@ -11,6 +11,7 @@ import math
 import numbers
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ from ._profile import profile_table
 from ._result import Result, leaderboard_frame, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
 from ._search import FIT_SHARE, ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
+from ._display import ProgressDisplay, choose_mode
 from ._spec import ModelContext, RunInfo
 from ._warm_start import read_warm_start
 
@@ -68,6 +70,7 @@ def fit_best(
     memory_limit: float | None = None,
     resume: bool = False,
     warm_start: str | Path | Result | None = None,
+    verbose: int = 1,
 ) -> Result:
     """Find, tune and refit the best model for ``X`` → ``y`` among all registered model plugins.
 
@@ -104,6 +107,9 @@ def fit_best(
         last training on older data: each model's search starts from that run's best
         configurations (up to 3, best first), and models are tried in the order of its
         leaderboard. The data may differ; the saved run is only read.
+    :param verbose: ``1`` (default) shows the search's progress on standard error: a live
+        display in a terminal or a Jupyter notebook, a plain line every few seconds in logs and
+        pipes. ``0`` shows nothing (log records still go wherever logging sends them).
     :return: a :class:`automl.Result`.
     :raises InputError: for unusable data or arguments (nothing is written).
     :raises SearchError: when no trial of any model succeeds (no model file is written).
@@ -117,6 +123,8 @@ def fit_best(
     _check_budget(time_budget, n_trials)
     time_budget = float(time_budget) if time_budget is not None else None
     n_trials = int(n_trials) if n_trials is not None else None
+    if not isinstance(verbose, numbers.Integral) or verbose < 0:
+        raise InputError(f"verbose must be 0 (no progress display) or 1, got {verbose!r}")
     if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs < 1:
         raise InputError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     n_jobs = int(n_jobs)
@@ -206,6 +214,7 @@ def fit_best(
     observe = _Observers(plugin_manager, run_info)
     observe("automl_run_started")
     progress = _Progress(searches, started, time_budget)
+    display = ProgressDisplay(searches, metric_name, started, time_budget, mode=choose_mode(verbose, sys.stderr))
 
     def on_trial(search: ModelSearch, trial: optuna.trial.FrozenTrial) -> None:
         progress(search, trial)
@@ -214,6 +223,7 @@ def fit_best(
     interrupted = None
     try:
         with _signals_as_interrupts():
+            display.start()
             try:
                 _start_worker(runner, memory_limit)
                 run_search(
@@ -230,6 +240,7 @@ def fit_best(
 
             trials = trials_frame(searches)
             leaderboard = leaderboard_frame(searches, trials)
+            display.phase = "refitting the best model"
 
             def refit_winner(until: float, hard_until: float):
                 return _refit_winner(
@@ -247,6 +258,7 @@ def fit_best(
                 window = time.monotonic() + INTERRUPT_REFIT_SECONDS
                 winner, params, refit = refit_winner(window, window)
     finally:
+        display.stop()
         runner.close()
 
     test_score = refit.get("test_score")

@@ -39,7 +39,7 @@ def _cmd_fit(args) -> int:
         n_trials=args.n_trials, cv=args.cv, models=args.models.split(",") if args.models else None,
         seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
         test_size=args.test_size, memory_limit=args.memory_limit, resume=args.resume,
-        warm_start=args.warm_start,
+        warm_start=args.warm_start, verbose=0 if args.quiet else 1,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(result.leaderboard.drop(columns=["test_score"] if result.test_score is None else []).to_string(index=False))

@@ -2,7 +2,8 @@
 
 They take ``fit_best``'s parameters, run the search in ``fit``, and delegate prediction to the
 refit winner, so they work in ``clone``, ``cross_val_score`` and ``Pipeline``. Unlike
-``fit_best`` they write no run directory unless ``save=True``.
+``fit_best`` they write no run directory unless ``save=True``, and, as scikit-learn estimators
+do, show no progress unless ``verbose=1``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class _AutoMLEstimator(BaseEstimator):
         path=None,
         test_size=None,
         save=False,
+        verbose=0,
     ):
         self.metric = metric
         self.time_budget = time_budget
@@ -47,6 +49,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.path = path
         self.test_size = test_size
         self.save = save
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Search for the best model on ``X``, ``y``; the result is kept in ``result_``."""
@@ -54,7 +57,7 @@ class _AutoMLEstimator(BaseEstimator):
             X, y, task=self._task, metric=self.metric, time_budget=self.time_budget,
             n_trials=self.n_trials, cv=self.cv, models=self.models, plugins=self.plugins,
             seed=self.seed, n_jobs=self.n_jobs, storage=self.storage, path=self.path,
-            test_size=self.test_size, save=self.save,
+            test_size=self.test_size, save=self.save, verbose=self.verbose,
         )
         self.n_features_in_ = len(self.result_.manifest["columns"])
         return self
