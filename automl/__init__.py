@@ -5,6 +5,7 @@
     >>> result.leaderboard
     >>> automl.load(result.path).predict(X_new)
     >>> automl.evaluate(result.path, X_new, y_new).verdict   # "ok", "drift" or "degraded"
+    >>> automl.report(result.path, X, y)                     # RUN_DIR/report/report.html
 
 Importing this package is cheap: the engine (scikit-learn, Optuna, pandas) loads on first use
 of the names that need it, and TensorFlow only when a Keras model trains or loads.
@@ -28,6 +29,7 @@ _LAZY = {
     "Evaluation": "._evaluate",
     "Result": "._result",
     "load": "._persist",
+    "report": "._report",
     "list_models": "._plugins",
     "get_plugin_manager": "._plugins",
     "AutoMLClassifier": "._estimators",
@@ -55,6 +57,7 @@ __all__ = [
     "hookimpl",
     "list_models",
     "load",
+    "report",
 ]
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from ._evaluate import Evaluation, evaluate
     from ._persist import load
     from ._plugins import get_plugin_manager, list_models
+    from ._report import report
     from ._result import Result
 
 

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import math
 import numbers
+import os
 import secrets
 import signal
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import numpy as np
 import optuna
 import pandas as pd
@@ -33,6 +35,7 @@ from ._result import Result, leaderboard_frame, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
 from ._search import FIT_SHARE, ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
 from ._display import ProgressDisplay, choose_mode
+from ._distributed import SharedRun, is_database_url, open_storage
 from ._spec import ModelContext, RunInfo
 from ._warm_start import read_warm_start
 
@@ -71,6 +74,8 @@ def fit_best(
     resume: bool = False,
     warm_start: str | Path | Result | None = None,
     verbose: int = 1,
+    study_name: str | None = None,
+    data_location: str | None = None,
 ) -> Result:
     """Find, tune and refit the best model for ``X`` → ``y`` among all registered model plugins.
 
@@ -91,7 +96,10 @@ def fit_best(
     :param plugins: extra plugin objects (modules or instances with ``@automl.hookimpl``
         functions) registered for this call only.
     :param seed: seeds the folds, the samplers and the models.
-    :param n_jobs: threads a single model fit may use (for models that support it).
+    :param n_jobs: trials run in parallel, each in its own worker process (``-1``: one per
+        core). The cores are shared out: each fit may use ``cores // n_jobs`` threads
+        (``ModelContext.n_jobs``). With more than one, which trials finish first depends on
+        timing, so runs are no longer repeatable trial for trial.
     :param storage: an Optuna storage URL or object for the studies, instead of the journal
         file in the run directory.
     :param path: the run directory to write (it must not exist yet, or be empty); default
@@ -107,6 +115,13 @@ def fit_best(
         last training on older data: each model's search starts from that run's best
         configurations (up to 3, best first), and models are tried in the order of its
         leaderboard. The data may differ; the saved run is only read.
+    :param study_name: with a database ``storage`` URL, the name under which this run is
+        recorded there, so that ``automl worker --storage URL --study NAME`` processes on
+        other machines join its search (see ``automl._distributed``). This call is the
+        coordinator: it searches too, and refits and saves the winner found by anyone.
+    :param data_location: with ``study_name``: a path or URL every worker can read the same
+        table from (features and the target column, as CSV or Parquet). The CLI records the
+        data file it was given.
     :param verbose: ``1`` (default) shows the search's progress on standard error: a live
         display in a terminal or a Jupyter notebook, a plain line every few seconds in logs and
         pipes. ``0`` shows nothing (log records still go wherever logging sends them).
@@ -125,9 +140,12 @@ def fit_best(
     n_trials = int(n_trials) if n_trials is not None else None
     if not isinstance(verbose, numbers.Integral) or verbose < 0:
         raise InputError(f"verbose must be 0 (no progress display) or 1, got {verbose!r}")
-    if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs < 1:
-        raise InputError(f"n_jobs must be a positive integer, got {n_jobs!r}")
-    n_jobs = int(n_jobs)
+    if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or not (n_jobs >= 1 or n_jobs == -1):
+        raise InputError(f"n_jobs must be a positive integer (or -1 for one worker per core), got {n_jobs!r}")
+    cores = _available_cores()
+    n_workers = cores if n_jobs == -1 else int(n_jobs)
+    if n_workers > cores:
+        logger.warning("n_jobs=%d is more than the %d cores available: trials will compete for them", n_workers, cores)
     if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)) or memory_limit <= 0):
         raise InputError(f"memory_limit must be a positive number of megabytes (or None), got {memory_limit!r}")
     if resume and path is None:
@@ -154,12 +172,22 @@ def fit_best(
     n_classes = len(np.unique(y_all)) if task != "regression" else 0
     context = ModelContext(
         task=task, seed=seed, n_samples=len(X_search), n_features=table.shape[1],
-        n_classes=n_classes, n_jobs=n_jobs,
+        # the cores are shared out between the workers, so that N of them do not oversubscribe
+        n_classes=n_classes, n_jobs=max(1, cores // n_workers),
     )
     settings = {
         "task": task, "metric": metric_name, "cv": str(splitter), "seed": seed, "test_size": test_size,
         "models": [m.spec.name for m in chosen], "data_sha256": _fingerprint(table, y_all),
     }
+
+    storage_label = _describe_storage(storage) if storage is not None else None
+    shared_name = None
+    if is_database_url(storage):
+        storage = open_storage(storage)  # with heartbeats: a worker that dies has its trial retried
+    if study_name is not None:
+        shared_name = _check_shared_run(study_name, storage, cv, resume, n_trials)
+    elif data_location is not None:
+        raise InputError("data_location= is for runs with study_name=, which workers join")
 
     run_dir = None
     if resume:
@@ -179,19 +207,29 @@ def fit_best(
                 "resume it with the same storage= as the first call"
             )
         prefix = recorded.get("study_prefix", "")
+    elif shared_name is not None:
+        prefix = f"{shared_name}/"
     else:
         # a shared database may hold many runs: keep this run's study names apart
         prefix = "" if embedded else f"{run_dir.name if run_dir else 'run'}-{secrets.token_hex(4)}/"
     if run_dir is not None and not resume:
         write_json(run_dir / RUN_FILE, {**settings, "created": _now(), "study_prefix": prefix, "embedded_storage": embedded})
+    shared_run = None
+    if shared_name is not None:
+        shared_run = SharedRun.create(storage, shared_name, {
+            **settings, "cv_folds": int(cv), "n_trials": n_trials, "data": data_location,
+            "target": str(y.name) if getattr(y, "name", None) is not None else None,
+            "search_until": time.time() + (deadline - time.monotonic() if math.isfinite(deadline) else 365 * 86400),
+        })
     searches = create_studies(chosen, storage, prefix, seed, resume=resume, warm_start=warm)
     n_refits = 2 if test_rows is not None else 1
 
-    runner = WorkerRunner(
-        {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds, "scorer": scorer},
-        threads=n_jobs,
-        memory_limit=memory_limit,
+    # one payload, pickled once, for every worker
+    payload = cloudpickle.dumps(
+        {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds, "scorer": scorer}
     )
+    runners = [WorkerRunner(payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
+    runner = runners[0]  # it also refits the winner
 
     def stop_at() -> float:
         # time to refit the best model, or the one being tried, which may become the best
@@ -217,6 +255,8 @@ def fit_best(
     display = ProgressDisplay(searches, metric_name, started, time_budget, mode=choose_mode(verbose, sys.stderr))
 
     def on_trial(search: ModelSearch, trial: optuna.trial.FrozenTrial) -> None:
+        if shared_run is not None:  # the workers stop when this process stops searching
+            shared_run.update(search_until=time.time() + (stop_at() - time.monotonic()))
         progress(search, trial)
         observe("automl_trial_completed", record=trial_record(search.name, trial))
 
@@ -225,11 +265,11 @@ def fit_best(
         with _signals_as_interrupts():
             display.start()
             try:
-                _start_worker(runner, memory_limit)
+                _start_workers(runners, memory_limit)
                 run_search(
-                    searches, runner, len(folds), schema, context,
+                    searches, runners, len(folds), schema, context,
                     stop_at=stop_at, n_trials=n_trials, on_trial=on_trial,
-                    refit_fits=n_refits * len(folds) / (len(folds) - 1),
+                    refit_fits=n_refits * len(folds) / (len(folds) - 1), shared=shared_run is not None,
                 )
             except KeyboardInterrupt as exc:
                 interrupted = getattr(exc, "signal_name", "SIGINT")
@@ -238,6 +278,10 @@ def fit_best(
                 # a short refit window: an interrupted user wants control back within seconds
                 deadline = hard_deadline = min(hard_deadline, time.monotonic() + INTERRUPT_REFIT_SECONDS)
 
+            if shared_run is not None:
+                shared_run.update(state="refitting")  # the workers start no more trials
+                for search in searches:
+                    search.sync()  # the best trials of every worker
             trials = trials_frame(searches)
             leaderboard = leaderboard_frame(searches, trials)
             display.phase = "refitting the best model"
@@ -259,7 +303,10 @@ def fit_best(
                 winner, params, refit = refit_winner(window, window)
     finally:
         display.stop()
-        runner.close()
+        for each in runners:
+            each.close()
+        if shared_run is not None and shared_run.settings.get("state") == "searching":
+            shared_run.update(state="stopped")  # whatever went wrong, the workers stop too
 
     test_score = refit.get("test_score")
     if test_score is not None:
@@ -285,9 +332,11 @@ def fit_best(
         "time_budget": time_budget,
         "n_trials": n_trials,
         "memory_limit": memory_limit,
+        "n_jobs": n_workers,
         "models": [s.name for s in searches],
         "studies": {s.name: s.study.study_name for s in searches},
-        "storage": STUDY_FILE if embedded else _describe_storage(storage),
+        "storage": STUDY_FILE if embedded else storage_label,
+        "study_name": shared_name,
         "interrupted": interrupted,
         "resumed": bool(resume),
         "warm_start": warm.describe() if warm is not None else None,
@@ -300,6 +349,8 @@ def fit_best(
         logger.info("saved the run to %s", run_dir)
     else:
         result.manifest = manifest
+    if shared_run is not None:
+        shared_run.update(state="finished", model=winner.name, cv_score=result.score)
     observe("automl_run_finished", result=result)
     if interrupted:
         where = f"saved in {run_dir}" if run_dir is not None else "not saved (save=False)"
@@ -311,16 +362,59 @@ def fit_best(
     return result
 
 
-def _start_worker(runner: WorkerRunner, memory_limit) -> None:
-    try:
-        runner.ensure_started()
-    except TrialFailure as failure:
+def _start_workers(runners: list[WorkerRunner], memory_limit) -> None:
+    """Start the worker processes side by side (each loads the data)."""
+    failures: list[TrialFailure] = []
+
+    def start(runner: WorkerRunner) -> None:
+        try:
+            runner.ensure_started()
+        except TrialFailure as failure:
+            failures.append(failure)
+
+    threads = [threading.Thread(target=start, args=(r,), daemon=True) for r in runners[1:]]
+    for thread in threads:
+        thread.start()
+    start(runners[0])
+    for thread in threads:
+        thread.join()
+    if failures:
+        failure = failures[0]
         if failure.kind == "memory":
             raise InputError(
                 f"memory_limit={memory_limit:g} MB is below what a worker needs with this data loaded "
                 f"({failure.reason}); raise memory_limit"
             ) from None
         raise SearchError(f"the worker process could not start: {failure.reason}") from None
+
+
+def _check_shared_run(name, storage, cv, resume, n_trials) -> str:
+    """The run's name in a shared database, once it is known that workers can join it."""
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        raise InputError(
+            "study_name= needs storage= a database URL (e.g. postgresql://user:password@host/db) that the "
+            "workers can reach"
+        )
+    if not isinstance(name, str) or not name or "/" in name:
+        raise InputError(f"study_name must be a non-empty name without '/', got {name!r}")
+    if resume:
+        raise InputError("resume=True does not combine with study_name=; start a new run with a new name")
+    if not isinstance(cv, numbers.Integral) or isinstance(cv, bool):
+        raise InputError("study_name= needs cv as a number of folds, so that workers make the same folds")
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return name
+    raise InputError(
+        f"the storage already holds a run named {name!r}; choose another --study name (workers join a run by its name)"
+    )
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _check_budget(time_budget, n_trials) -> None:

@@ -1,4 +1,4 @@
-"""The ``automl`` command: fit, predict, evaluate, serve, models."""
+"""The ``automl`` command: fit, predict, evaluate, serve, report, models."""
 
 from __future__ import annotations
 
@@ -28,6 +28,19 @@ def _read_labelled_table(path: str, target: str):
     return table, table.pop(target)
 
 
+def _mlflow_plugins(tracking_uri: str | None) -> list:
+    """``--mlflow URI``: an MLflowTracker, or a one-line error when mlflow is missing."""
+    if tracking_uri is None:
+        return []
+    from ._exceptions import InputError
+    from .plugins.mlflow_tracking import MLflowTracker
+
+    try:
+        return [MLflowTracker(tracking_uri)]
+    except ImportError as exc:
+        raise InputError(f"--mlflow: {exc}") from None
+
+
 def _cmd_fit(args) -> int:
     import pandas as pd
 
@@ -36,10 +49,12 @@ def _cmd_fit(args) -> int:
     table, y = _read_labelled_table(args.data, args.target)
     result = fit_best(
         table, y, task=args.task, metric=args.metric, time_budget=args.time_budget,
+        plugins=_mlflow_plugins(args.mlflow),
         n_trials=args.n_trials, cv=args.cv, models=args.models.split(",") if args.models else None,
         seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
         test_size=args.test_size, memory_limit=args.memory_limit, resume=args.resume,
         warm_start=args.warm_start, verbose=0 if args.quiet else 1,
+        study_name=args.study, data_location=str(Path(args.data).resolve()) if args.study else None,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(result.leaderboard.drop(columns=["test_score"] if result.test_score is None else []).to_string(index=False))
@@ -97,6 +112,14 @@ def _cmd_evaluate(args) -> int:
     return 0 if evaluation.verdict == "ok" else 1
 
 
+def _cmd_worker(args) -> int:
+    from ._distributed import run_worker
+
+    ran = run_worker(args.storage, args.study, n_jobs=args.n_jobs, memory_limit=args.memory_limit)
+    print(f"ran {ran} trial(s) of run {args.study}", file=sys.stderr)
+    return 0
+
+
 def _cmd_models(args) -> int:
     from ._plugins import collect_models, get_plugin_manager
 
@@ -126,6 +149,23 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        print("automl report needs: pip install 'automl-select[report]'", file=sys.stderr)
+        return 2
+    from ._persist import load
+    from ._report import report
+
+    result = load(args.run_dir)  # a damaged run fails before the data is read
+    X = y = None
+    if args.data:
+        X, y = _read_labelled_table(args.data, args.target) if args.target else (_read_table(args.data), None)
+    print(report(result, X, y, output=args.output))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description="Find, tune and save the best model for a table.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -148,12 +188,17 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--test-size", type=float, default=None, help="fraction held out for a test score")
     fit.add_argument("--path", default=None, help="run directory to create (default automl-runs/<time>-<id>)")
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--n-jobs", type=int, default=1, help="threads per model fit")
-    fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies")
+    fit.add_argument("--n-jobs", type=int, default=1,
+                     help="trials run in parallel, each in its own worker process (-1: one per core; default 1)")
+    fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies (e.g. postgresql://...)")
+    fit.add_argument("--study", default=None, metavar="NAME",
+                     help="with a database --storage: record the run under NAME so that `automl worker` processes join it")
     fit.add_argument("--memory-limit", type=float, default=None, help="megabytes a trial may use")
     fit.add_argument("--resume", action="store_true", help="continue the run in --path (same data and settings)")
     fit.add_argument("--warm-start", default=None, metavar="RUN_DIR",
                      help="start from the best configurations of a saved run (e.g. the last training)")
+    fit.add_argument("--mlflow", default=None, metavar="URI",
+                     help="log the search to MLflow at this tracking URI, e.g. sqlite:///mlflow.db (needs the mlflow extra)")
     fit.set_defaults(func=_cmd_fit)
 
     predict = sub.add_parser("predict", help="predict with a saved run", parents=[logging_options])
@@ -184,6 +229,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", "-o", default=None, help="write the drift table: .json (with the scores) or CSV")
     evaluate.set_defaults(func=_cmd_evaluate)
 
+    worker = sub.add_parser(
+        "worker", help="join a run in a shared database and run its trials", parents=[logging_options],
+        description="Join the run NAME that `automl fit ... --storage URL --study NAME` started, and run its "
+        "trials until its search ends. The data is read from where the run recorded it.",
+    )
+    worker.add_argument("--storage", required=True, help="the run's database URL")
+    worker.add_argument("--study", required=True, metavar="NAME", help="the run's name")
+    worker.add_argument("--n-jobs", type=int, default=1, help="trials run in parallel here (-1: one per core)")
+    worker.add_argument("--memory-limit", type=float, default=None, help="megabytes a trial may use")
+    worker.set_defaults(func=_cmd_worker)
+
     models = sub.add_parser("models", help="list the registered models", parents=[logging_options])
     models.set_defaults(func=_cmd_models)
 
@@ -196,6 +252,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--max-rows", type=int, default=10_000, help="most rows one request may hold (default 10000)")
     serve.set_defaults(func=_cmd_serve)
+
+    report = sub.add_parser(
+        "report", help="write an HTML report of a saved run, with its figures as PNG files", parents=[logging_options],
+        description="Write RUN_DIR/report/report.html (self-contained) and the figures as PNG files: leaderboard, "
+        "optimization history, hyperparameter importances, run metadata; with --data also the winner's out-of-fold "
+        "score check, confusion matrix and ROC/PR curves or predicted-vs-actual and residuals, and permutation "
+        "feature importance.",
+    )
+    report.add_argument("run_dir")
+    report.add_argument("--data", default=None,
+                        help="the CSV or Parquet file the run was fitted on, for the out-of-fold sections")
+    report.add_argument("--target", default=None, help="the target column in --data (default: the run's)")
+    report.add_argument("--output", "-o", default=None, help="folder to write to (default RUN_DIR/report)")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -110,10 +110,9 @@ class ProgressDisplay:
         rows = [f"automl {self.phase}: {clock} | {best}"]
         width = max((len(s.name) for s in self.searches), default=0)
         for s in self.searches:
-            running = 1 if s.running else 0
-            pruned = max(0, s.started - s.completed - s.failed - running)
+            pruned = max(0, s.started - s.completed - s.failed - s.running)
             score = f"best {s.best:.4f}" if s.best is not None else ""
-            marker = "  <- running" if s.running else ""
+            marker = f"  <- {s.running} running" if s.running > 1 else "  <- running" if s.running else ""
             rows.append(
                 f"  {s.name:<{width}}  {s.started:3d} trials: {s.completed} complete, {pruned} pruned, "
                 f"{s.failed} failed  {score}{marker}".rstrip()
@@ -125,8 +124,7 @@ class ProgressDisplay:
         head, *models = self.lines()
         parts = []
         for s in self.searches:
-            running = 1 if s.running else 0
-            pruned = max(0, s.started - s.completed - s.failed - running)
+            pruned = max(0, s.started - s.completed - s.failed - s.running)
             parts.append(f"{s.name} {s.completed}/{pruned}/{s.failed}")
         return f"{head} | trials complete/pruned/failed: {', '.join(parts)}"
 

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
-from ._search import BUDGET_STOP
+from ._search import BUDGET_STOP, lost_trial
 from ._spec import TrialRecord
 
 __all__ = ["Result", "trials_frame", "leaderboard_frame"]
 
+LOST = "lost: the process running it stopped sending heartbeats; it was run again as a new trial"
 TRIAL_COLUMNS = ["model", "number", "state", "score", "params", "duration", "fold_scores", "error", "worker"]
 LEADERBOARD_COLUMNS = [
     "model", "score", "std", "test_score", "trials", "complete", "pruned", "failed", "seconds", "status",
@@ -145,7 +146,7 @@ def trial_record(model: str, trial) -> TrialRecord:
     return TrialRecord(
         model=model, number=trial.number, state=trial.state.name.lower(), params=dict(trial.params),
         score=trial.value if complete else None, duration=float(trial.user_attrs.get("duration", math.nan)),
-        error=trial.user_attrs.get("error", ""),
+        error=trial.user_attrs.get("error", "") or (LOST if lost_trial(trial) else ""),
     )
 
 

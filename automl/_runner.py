@@ -88,13 +88,16 @@ class WorkerRunner:
     request, and the data is sent to the new one.
     """
 
-    def __init__(self, data: dict, *, threads: int = 1, memory_limit: float | None = None):
-        self._payload = cloudpickle.dumps(data)
+    def __init__(self, data: dict | bytes, *, threads: int = 1, memory_limit: float | None = None):
+        # bytes: the data already pickled (with cloudpickle), shared by several runners
+        self._payload = data if isinstance(data, bytes) else cloudpickle.dumps(data)
         self.threads = threads
         self.memory_limit = memory_limit
         self._process = None
         self._conn = None
         self.starts = 0
+        #: the pid of the latest worker process, kept after it is stopped (to say who ran a trial)
+        self.last_pid: int | None = None
         self.start_seconds = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -111,6 +114,7 @@ class WorkerRunner:
             process.start()
         child_conn.close()
         self._process, self._conn = process, parent_conn
+        self.last_pid = process.pid
         self.starts += 1
         self._call("data", (self._payload,), timeout=timeout)
         self.start_seconds = time.monotonic() - started

@@ -22,12 +22,15 @@ import logging
 import math
 import socket
 import statistics
+import threading
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import optuna
+from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize uses; ask/tell has no public form
 from optuna.trial import TrialState
 
 from ._plugins import RegisteredModel
@@ -69,7 +72,8 @@ class ModelSearch:
     #: the first round tries models in this order (then cheapest first): a warm start's ranking
     first_round_rank: int = 0
     started: int = 0
-    running: bool = False
+    #: trials of this model in progress (several workers may run one model's trials at once)
+    running: int = 0
     completed: int = 0
     failed: int = 0
     best: float | None = None
@@ -90,10 +94,29 @@ class ModelSearch:
         # a refit sees all rows, a fold's fit (folds - 1) / folds of them
         return statistics.median(self.fold_fit_seconds) * folds / max(folds - 1, 1)
 
+    def sync(self) -> None:
+        """Recount from the study: other processes (``automl worker``) add trials to it too."""
+        trials = [t for t in self.study.get_trials(deepcopy=False) if not lost_trial(t)]
+        finished = [t for t in trials if t.state.is_finished()]
+        values = [t.value for t in finished if t.state == TrialState.COMPLETE]
+        self.started = sum(t.state != TrialState.WAITING for t in trials)
+        self.completed = len(values)
+        self.failed = sum(t.state == TrialState.FAIL for t in finished)
+        self.best = max(values) if values else None
+        self.durations = [
+            t.user_attrs["duration"] for t in finished if t.state != TrialState.FAIL and "duration" in t.user_attrs
+        ] or self.durations
+
     def exhausted(self, n_trials: int | None) -> bool:
         if n_trials is not None and self.started >= n_trials:
             return True
         return self.completed == 0 and self.failed >= MAX_FAILURES_WITHOUT_SUCCESS
+
+
+def lost_trial(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial failed by Optuna's heartbeat check: its process died without a word (it has
+    none of the attributes every trial that ends here gets). It is retried as a new trial."""
+    return trial.state == TrialState.FAIL and "duration" not in trial.user_attrs and "error" not in trial.user_attrs
 
 
 def best_search(searches: list[ModelSearch]) -> ModelSearch | None:
@@ -129,9 +152,12 @@ def _quiet_optuna():
 
 
 def create_studies(
-    models: Sequence[RegisteredModel], storage, prefix: str, seed: int, *, resume: bool = False, warm_start=None
+    models: Sequence[RegisteredModel], storage, prefix: str, seed: int, *, resume: bool = False, warm_start=None,
+    join: bool = False,
 ) -> list[ModelSearch]:
     """One study per model; with ``resume``, existing studies are loaded and their state restored.
+    With ``join`` (an ``automl worker`` joining a run), they are loaded as they are: trials
+    running elsewhere are left running.
 
     A new study's first trials are the ``warm_start`` configurations of its model (an
     :class:`automl._warm_start.WarmStart`), best first, then the model's default parameters.
@@ -152,10 +178,12 @@ def create_studies(
                 direction="maximize",
                 sampler=sampler,
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
-                load_if_exists=resume,
+                load_if_exists=resume or join,
             )
         search = ModelSearch(model, study, first_round_rank=ranking.index(name) if name in ranking else len(ranking))
-        if not study.get_trials(deepcopy=False):
+        if join:
+            search.sync()
+        elif not study.get_trials(deepcopy=False):
             study.set_user_attr("model", name)
             with _quiet_optuna():
                 for params in warm.get(name, []):
@@ -192,7 +220,7 @@ def _restore(search: ModelSearch) -> None:
 
 def run_search(
     searches: list[ModelSearch],
-    runner: WorkerRunner,
+    runners: Sequence[WorkerRunner],
     n_folds: int,
     schema,
     context: ModelContext,
@@ -201,35 +229,144 @@ def run_search(
     n_trials: int | None,
     on_trial: Callable[[ModelSearch, optuna.trial.FrozenTrial], None] | None = None,
     refit_fits: float = 1.25,
+    shared: bool = False,
 ) -> None:
     """Run trials until every model is exhausted or ``time.monotonic()`` passes ``stop_at()``.
 
     ``search_space`` and ``build`` run here, in the parent; the built pipeline is fitted and
-    scored in ``runner``'s worker process, one fold per request. ``stop_at`` is re-read before
-    each trial and fold: it moves as the expected cost of the final refit becomes known.
+    scored in a runner's worker process, one fold per request. With several runners, each is
+    driven by its own thread (the first by the calling thread, so Ctrl-C arrives where it is
+    handled) and trials run in parallel; the scheduler hands out work under a lock.
+    ``stop_at`` is re-read before each trial and fold: it moves as the expected cost of the
+    final refit becomes known. ``shared``: other processes work on the same studies (a run
+    on a database with ``automl worker`` processes), so the counts are re-read from the studies
+    before each decision, and trials whose process stopped sending heartbeats are failed and
+    retried.
     """
+    scheduler = _Scheduler(searches, n_trials, stop_at, shared=shared)
+    if on_trial is not None and len(runners) > 1:
+        on_trial = _serialized(on_trial)
+
+    def drive(runner: WorkerRunner) -> None:
+        while (work := scheduler.next()) is not None:
+            search, share, kill_share = work
+            _run_trial(
+                search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits, kill_share,
+                cancelled=scheduler.cancelled,
+            )
+
     with _quiet_optuna():
-        # 1. defaults (or a warm start's best), cheapest first; 2. upper-confidence allocation of the rest
+        helpers = [_DrivingThread(drive, runner) for runner in runners[1:]]
+        for helper in helpers:
+            helper.start()
+        try:
+            drive(runners[0])
+        except BaseException:
+            scheduler.cancelled.set()
+            for runner in runners[1:]:
+                runner.kill()  # their trials are abandoned, and recorded as interrupted
+            raise
+        finally:
+            for helper in helpers:
+                helper.join()
+        for helper in helpers:
+            if helper.error is not None:
+                raise helper.error
+
+
+class _DrivingThread(threading.Thread):
+    """Drives one runner; an unexpected error is kept and raised in the calling thread."""
+
+    def __init__(self, drive: Callable[[WorkerRunner], None], runner: WorkerRunner):
+        super().__init__(name=f"automl-trials-{id(runner):x}", daemon=True)
+        self._drive, self._runner = drive, runner
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._drive(self._runner)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run_search
+            self.error = exc
+
+
+def _serialized(function: Callable) -> Callable:
+    lock = threading.Lock()
+
+    def call(*args, **kwargs):
+        with lock:
+            return function(*args, **kwargs)
+
+    return call
+
+
+class _Scheduler:
+    """Decides which model gets the next trial, and the share of the time left it is told.
+
+    1. each model's first trial (its defaults, or a warm start's best), cheapest first (after a
+       warm start, in the order of the saved leaderboard), an equal share each with one share
+       kept for later; 2. upper-confidence allocation of the rest. Thread-safe.
+    """
+
+    def __init__(
+        self, searches: list[ModelSearch], n_trials: int | None, stop_at: Callable[[], float], shared: bool = False
+    ):
+        self.searches = searches
+        self.shared = shared
+        self.n_trials = n_trials
+        self.stop_at = stop_at
+        self.cancelled = threading.Event()
         order = sorted(searches, key=lambda s: (s.first_round_rank, s.model.spec.cost))
-        first = [s for s in order if not s.started]
-        for i, search in enumerate(first):
-            if stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
+        self._first = [s for s in order if not s.started]
+        self._position = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> tuple[ModelSearch, float, float] | None:
+        """(model, share, kill share) of the next trial, counted as started; None when done."""
+        with self._lock:
+            if self.cancelled.is_set():
+                return None
+            if self.shared:
+                self._sync()
+            work = self._first_round() or self._later()
+            if work is not None:
+                work[0].started += 1
+                work[0].running += 1  # from now on, stop_at() keeps time to refit this model
+            return work
+
+    def _sync(self) -> None:
+        from optuna.exceptions import ExperimentalWarning
+        from optuna.storages import fail_stale_trials
+
+        for search in self.searches:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                fail_stale_trials(search.study)  # a no-op unless the storage keeps heartbeats
+            search.sync()
+
+    def _first_round(self) -> tuple[ModelSearch, float, float] | None:
+        while self._position < len(self._first):
+            i, search = self._position, self._first[self._position]
+            self._position += 1
+            if self.stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
                 logger.info("too little time left for the first trial of %s", search.name)
-                break
-            if search.exhausted(n_trials):
+                self._position = len(self._first)
+                return None
+            if search.exhausted(self.n_trials):
                 continue
             # an equal share of what is left, with one share kept for the trials after the
             # first round: an expensive model cannot take the time of those not tried yet
-            share = 1.0 / (len(first) - i + 1)
+            share = 1.0 / (len(self._first) - i + 1)
             # until some model has succeeded, nothing is stopped before the end of the search
-            kill_share = share if any(s.best is not None for s in searches) else 1.0
-            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits, kill_share)
-        while True:
-            search = _next_model(searches, n_trials, stop_at() - time.monotonic())
-            if search is None:
-                return
-            kill_share = LATER_TRIAL_SHARE if any(s.best is not None for s in searches) else 1.0
-            _run_trial(search, runner, n_folds, schema, context, stop_at, on_trial, LATER_TRIAL_SHARE, refit_fits, kill_share)
+            kill_share = share if any(s.best is not None for s in self.searches) else 1.0
+            return search, share, kill_share
+        return None
+
+    def _later(self) -> tuple[ModelSearch, float, float] | None:
+        search = _next_model(self.searches, self.n_trials, self.stop_at() - time.monotonic())
+        if search is None:
+            return None
+        kill_share = LATER_TRIAL_SHARE if any(s.best is not None for s in self.searches) else 1.0
+        return search, LATER_TRIAL_SHARE, kill_share
 
 
 def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left: float) -> ModelSearch | None:
@@ -265,15 +402,25 @@ def _timed(context: ModelContext, until: float, fits_left: float, overhead: floa
 
 
 def _run_trial(
-    search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial, share=1.0, refit_fits=1.25, kill_share=1.0
+    search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial, share=1.0, refit_fits=1.25,
+    kill_share=1.0, cancelled: threading.Event | None = None,
 ) -> None:
     """One trial: ``share`` of the search time left is what its fits are told they may use
     (``ModelContext.time_limit``), keeping room for ``refit_fits`` more (the final refit, should
     this model win). A fit is stopped by force at ``KILL_FACTOR * kill_share`` of the time left,
-    or at the end of the search."""
+    or at the end of the search. The scheduler has counted it in ``search.started`` and
+    ``search.running``."""
     study = search.study
-    trial = study.ask()
-    search.started += 1
+    with warnings.catch_warnings():
+        # Optuna expects heartbeats with study.optimize; this loop keeps them itself, below
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        trial = study.ask()
+    # a shared database learns that this process is alive; without heartbeats, another worker
+    # fails the trial and runs it again (a no-op for storages without heartbeats)
+    heartbeat = get_heartbeat_thread(trial._trial_id, study._storage)
+    heartbeat.start()
+    if runner.last_pid is not None:  # who runs it, from the start (a fold may replace the worker)
+        trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
     started = time.monotonic()
     trial_until = started + share * (stop_at() - started)
     # the hard limit, above its share, so that a fit that hangs cannot starve the other models
@@ -284,7 +431,6 @@ def _run_trial(
     scores: list[float] = []
     fit_seconds: list[float] = []
     state, value, error = TrialState.COMPLETE, None, None
-    search.running = True  # from its first fold on, stop_at() keeps time to refit this model
     try:
         params = search.model.spec.search_space(trial, _timed(context, trial_until, n_folds + refit_fits))
         if not isinstance(params, dict):
@@ -310,7 +456,7 @@ def _run_trial(
                     failure.reason = f"still running at the trial's time limit ({kill_at - started:.1f} s), stopped"
                 raise
             finally:
-                trial.set_user_attr("worker", f"{HOST}:{runner.pid}")
+                trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
             search.fold_fit_seconds.append(answer["fit_seconds"])
             fit_seconds.append(answer["fit_seconds"])
             fold_seconds.append(time.monotonic() - now)
@@ -326,6 +472,10 @@ def _run_trial(
         done = len(scores)
         search.durations.append((time.monotonic() - started) * n_folds / done if done else math.inf)
     except TrialFailure as failure:  # raised, crashed, or used too much memory in the worker
+        if cancelled is not None and cancelled.is_set():  # its worker was stopped by an interrupt
+            trial.set_user_attr("error", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise KeyboardInterrupt from None
         state, error = TrialState.FAIL, failure.reason if failure.kind == "error" else f"{failure.kind}: {failure.reason}"
         if failure.details:
             logger.debug("%s trial %d raised in the worker:\n%s", search.name, trial.number, failure.details)
@@ -337,7 +487,8 @@ def _run_trial(
         study.tell(trial, state=TrialState.FAIL)
         raise
     finally:
-        search.running = False
+        search.running -= 1
+        heartbeat.join()
     duration = time.monotonic() - started
     trial.set_user_attr("fold_scores", scores)
     trial.set_user_attr("fold_fit_seconds", fit_seconds)

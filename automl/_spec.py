@@ -27,7 +27,8 @@ class ModelContext:
     :param n_samples: rows in the data handed to the search (before the CV split).
     :param n_features: input columns (before encoding).
     :param n_classes: number of classes, 0 for regression.
-    :param n_jobs: threads a model may use for one fit.
+    :param n_jobs: threads a model may use for one fit: the cores shared out between the
+        run's parallel workers (``fit_best(n_jobs=...)``).
     :param time_limit: seconds one ``fit`` should take at most, or None for no limit. Models
         that train iteratively (epochs, boosting rounds) should stop early and keep what they
         have when it runs out; other models may ignore it. It shrinks as the budget is spent.

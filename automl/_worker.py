@@ -93,6 +93,14 @@ def main(conn, threads: int) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what an interrupt means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
+    from joblib import parallel_config
+
+    # a daemon process cannot start loky's worker processes: models' n_jobs use threads here
+    with parallel_config(backend="threading"):
+        _serve_requests(conn)
+
+
+def _serve_requests(conn) -> None:
     state = _State()
     while True:
         try:
