@@ -12,6 +12,7 @@ import numbers
 import os
 import secrets
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -19,11 +20,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from ._data import as_table, infer_schema, prepare_target
 from ._exceptions import InputError, Interrupted, SearchError
@@ -35,8 +35,10 @@ from ._result import Result, leaderboard_frame, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
 from ._search import FIT_SHARE, ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
 from ._display import ProgressDisplay, choose_mode
-from ._distributed import SharedRun, is_database_url, open_storage
+from ._distributed import REREAD_SECONDS, SharedRun, is_database_url, open_storage, wait_for_running_trials
+from ._shared_data import SharedData
 from ._spec import ModelContext, RunInfo
+from ._validation import AUTO, Validation, choose_validation, make_folds, make_splitter, refit_scale
 from ._warm_start import read_warm_start
 
 __all__ = ["fit_best"]
@@ -49,6 +51,8 @@ SAVE_ALLOWANCE = 1.0
 REFIT_MARGIN = 1.3
 #: Seconds kept for the refit however fast the model: process round trips and pickling.
 MIN_REFIT_RESERVE = 0.5
+#: The search keeps at most this share of the budget for the final refit.
+MAX_REFIT_SHARE = 0.35
 #: After Ctrl-C or SIGTERM, seconds at most for refitting the best model before saving it.
 INTERRUPT_REFIT_SECONDS = 10.0
 
@@ -61,7 +65,7 @@ def fit_best(
     metric: str | None = None,
     time_budget: float | None = 60.0,
     n_trials: int | None = None,
-    cv: int | Any = 5,
+    cv: int | str | Any = "auto",
     models: Sequence[str] | None = None,
     plugins: Iterable[object] = (),
     seed: int = 0,
@@ -90,8 +94,11 @@ def fit_best(
     :param time_budget: seconds for the whole call, final refit and save included; ``None``
         for no limit (then ``n_trials`` is required).
     :param n_trials: at most this many trials per model.
-    :param cv: number of folds (stratified for classification; shuffled and seeded) or a
-        scikit-learn splitter.
+    :param cv: ``"auto"`` (default), a number of folds (stratified for classification; shuffled
+        and seeded) or a scikit-learn splitter. ``"auto"`` uses 5 folds, and on tables that are
+        large for the budget 3 folds, or a 20% holdout, with each trial fitted on a sample of
+        at most ``max(50,000, 2,000,000 / columns)`` rows (see ``automl._validation``); the
+        manifest's ``validation`` records what was used. The final model is refit on all rows.
     :param models: names of the models to try (default: every model that supports the task).
     :param plugins: extra plugin objects (modules or instances with ``@automl.hookimpl``
         functions) registered for this call only.
@@ -167,8 +174,13 @@ def fit_best(
 
     search_rows, test_rows = _split_test(y_all, test_size, task, seed)
     X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
-    splitter = _make_splitter(cv, task, seed)
-    folds = _make_folds(splitter, X_search, y_search, task)
+    validation = _recorded_validation(path) if resume and cv == AUTO else None
+    validation = validation or choose_validation(cv, len(X_search), table.shape[1], time_budget)
+    splitter = make_splitter(cv, validation, task, seed)
+    folds = make_folds(splitter, X_search, y_search, task, validation, seed)
+    if validation is not None and validation.reason != f"cv={cv}":
+        logger.info("validation: %s (%s)", validation.describe(), validation.reason)
+    scale = refit_scale(folds, len(X_search))
     n_classes = len(np.unique(y_all)) if task != "regression" else 0
     context = ModelContext(
         task=task, seed=seed, n_samples=len(X_search), n_features=table.shape[1],
@@ -177,6 +189,7 @@ def fit_best(
     )
     settings = {
         "task": task, "metric": metric_name, "cv": str(splitter), "seed": seed, "test_size": test_size,
+        "validation": validation.to_dict() if validation is not None else None,
         "models": [m.spec.name for m in chosen], "data_sha256": _fingerprint(table, y_all),
     }
 
@@ -217,25 +230,28 @@ def fit_best(
     shared_run = None
     if shared_name is not None:
         shared_run = SharedRun.create(storage, shared_name, {
-            **settings, "cv_folds": int(cv), "n_trials": n_trials, "data": data_location,
+            **settings, "n_trials": n_trials, "data": data_location,
             "target": str(y.name) if getattr(y, "name", None) is not None else None,
             "search_until": time.time() + (deadline - time.monotonic() if math.isfinite(deadline) else 365 * 86400),
         })
     searches = create_studies(chosen, storage, prefix, seed, resume=resume, warm_start=warm)
     n_refits = 2 if test_rows is not None else 1
 
-    # one payload, pickled once, for every worker
-    payload = cloudpickle.dumps(
-        {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds, "scorer": scorer}
+    # one payload for every worker; a large table is mapped from one file, not copied to each
+    shared_data = SharedData(
+        {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds},
+        {"scorer": scorer},
     )
-    runners = [WorkerRunner(payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
+    runners = [WorkerRunner(shared_data.payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
     runner = runners[0]  # it also refits the winner
 
     def stop_at() -> float:
         # time to refit the best model, or the one being tried, which may become the best
         contenders = [s for s in searches if s.running or s is best_search(searches)]
-        refit = max((s.typical_refit_seconds(len(folds)) for s in contenders), default=0.0) * n_refits
-        refit = max(refit, MIN_REFIT_RESERVE)
+        refit = max((s.typical_refit_seconds(scale) for s in contenders), default=0.0) * n_refits
+        # a refit that would take more is told less time (ModelContext.time_limit): trials fitted
+        # on a sample of a large table must not make the search stop at once
+        refit = min(max(refit, MIN_REFIT_RESERVE), MAX_REFIT_SHARE * time_budget if time_budget else math.inf)
         # a worker lost at the end must be replaced before the refit
         return deadline - REFIT_MARGIN * refit - runner.start_seconds - SAVE_ALLOWANCE
 
@@ -269,7 +285,7 @@ def fit_best(
                 run_search(
                     searches, runners, len(folds), schema, context,
                     stop_at=stop_at, n_trials=n_trials, on_trial=on_trial,
-                    refit_fits=n_refits * len(folds) / (len(folds) - 1), shared=shared_run is not None,
+                    refit_fits=n_refits * scale, shared=shared_run is not None,
                 )
             except KeyboardInterrupt as exc:
                 interrupted = getattr(exc, "signal_name", "SIGINT")
@@ -279,7 +295,7 @@ def fit_best(
                 deadline = hard_deadline = min(hard_deadline, time.monotonic() + INTERRUPT_REFIT_SECONDS)
 
             if shared_run is not None:
-                shared_run.update(state="refitting")  # the workers start no more trials
+                _gather_workers(shared_run, searches, stop_at, interrupted)
                 for search in searches:
                     search.sync()  # the best trials of every worker
             trials = trials_frame(searches)
@@ -288,7 +304,7 @@ def fit_best(
 
             def refit_winner(until: float, hard_until: float):
                 return _refit_winner(
-                    searches, leaderboard, context, schema, runner, until, hard_until, test_rows is not None, len(folds)
+                    searches, leaderboard, context, schema, runner, until, hard_until, test_rows is not None, scale
                 )
 
             try:
@@ -305,6 +321,7 @@ def fit_best(
         display.stop()
         for each in runners:
             each.close()
+        shared_data.close()
         if shared_run is not None and shared_run.settings.get("state") == "searching":
             shared_run.update(state="stopped")  # whatever went wrong, the workers stop too
 
@@ -388,6 +405,21 @@ def _start_workers(runners: list[WorkerRunner], memory_limit) -> None:
         raise SearchError(f"the worker process could not start: {failure.reason}") from None
 
 
+def _gather_workers(shared_run: SharedRun, searches: list[ModelSearch], stop_at, interrupted) -> None:
+    """End the shared search so that the result holds every trial the database will hold: let the
+    workers finish the trials they run while search time is left (a trial cap stops this process
+    first), then tell them to stop and wait a moment for those that stop at a fold's end."""
+    studies = [search.study for search in searches]
+    if not interrupted:
+        wait_for_running_trials(studies, until=stop_at())
+    shared_run.update(state="refitting")  # the workers start no more trials
+    # a worker sees the new state within REREAD_SECONDS and stops after the fold it fits
+    fold = max((statistics.mean(s.fold_fit_seconds) for s in searches if s.fold_fit_seconds), default=0.0)
+    still = wait_for_running_trials(studies, until=time.monotonic() + REREAD_SECONDS + min(2 * fold, 30.0))
+    if still:
+        logger.warning("%d trial(s) of other workers still running are left out of this run's result", still)
+
+
 def _check_shared_run(name, storage, cv, resume, n_trials) -> str:
     """The run's name in a shared database, once it is known that workers can join it."""
     if not isinstance(storage, optuna.storages.RDBStorage):
@@ -399,8 +431,8 @@ def _check_shared_run(name, storage, cv, resume, n_trials) -> str:
         raise InputError(f"study_name must be a non-empty name without '/', got {name!r}")
     if resume:
         raise InputError("resume=True does not combine with study_name=; start a new run with a new name")
-    if not isinstance(cv, numbers.Integral) or isinstance(cv, bool):
-        raise InputError("study_name= needs cv as a number of folds, so that workers make the same folds")
+    if not (cv == AUTO or isinstance(cv, numbers.Integral) and not isinstance(cv, bool)):
+        raise InputError("study_name= needs cv='auto' or a number of folds, so that workers make the same folds")
     try:
         storage.get_study_id_from_name(name)
     except KeyError:
@@ -464,40 +496,10 @@ def _split_test(y, test_size, task, seed):
     return np.sort(search_rows), np.sort(test_rows)
 
 
-def _make_splitter(cv, task: str, seed: int):
-    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
-        cv = int(cv)
-        if cv < 2:
-            raise InputError(f"cv must be at least 2 folds, got {cv}")
-        if task == "regression":
-            return KFold(n_splits=cv, shuffle=True, random_state=seed)
-        return StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
-    if hasattr(cv, "split") and hasattr(cv, "get_n_splits"):
-        return cv
-    raise InputError(
-        f"cv must be a number of folds (int >= 2) or a scikit-learn splitter such as "
-        f"KFold(5); got {cv!r}"
-    )
-
-
-def _make_folds(splitter, X, y, task: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    n_splits = splitter.get_n_splits(X, y)
-    if n_splits < 2:
-        raise InputError(f"the cv splitter {splitter!r} makes {n_splits} split(s); automl needs at least 2")
-    if task != "regression":
-        labels, counts = np.unique(y, return_counts=True)
-        if counts.min() < n_splits:
-            rare = {repr(l.item() if hasattr(l, "item") else l): int(c) for l, c in zip(labels, counts) if c < n_splits}
-            raise InputError(
-                f"class(es) {rare} have fewer members than the {n_splits} CV folds; "
-                f"use cv={max(2, int(counts.min()))} or fewer folds, or drop or merge rare classes"
-            )
-    if len(y) < 2 * n_splits:
-        raise InputError(f"{len(y)} rows are too few for {n_splits}-fold cross-validation")
-    try:
-        return list(splitter.split(X, y))
-    except ValueError as exc:
-        raise InputError(f"the cv splitter {splitter!r} cannot split this data: {exc}") from None
+def _recorded_validation(path) -> Validation | None:
+    """The validation plan of the run being resumed, so that it continues on the same folds."""
+    recorded = read_json(Path(path) / RUN_FILE) if path is not None and (Path(path) / RUN_FILE).is_file() else {}
+    return Validation.from_dict(recorded["validation"]) if recorded.get("validation") else None
 
 
 def _fingerprint(table: pd.DataFrame, y: np.ndarray) -> str:
@@ -573,7 +575,7 @@ def _new_run_directory(path) -> Path:
     return directory
 
 
-def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test, n_folds):
+def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test, scale):
     """Refit the best model on all rows in the worker; if that fails or runs out of time, the
     next best that has time left. Returns (search, params, the worker's refit answer)."""
     by_name = {s.name: s for s in searches}
@@ -594,7 +596,7 @@ def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard
         if attempt == 0 and math.isfinite(deadline):
             until = deadline + 0.5 * (hard_deadline - deadline)
         seconds = until - time.monotonic() - SAVE_ALLOWANCE
-        if attempt > 0 and search.typical_refit_seconds(n_folds) > seconds:
+        if attempt > 0 and search.typical_refit_seconds(scale) > seconds:
             continue
         limit = FIT_SHARE * seconds / (2 if with_test else 1)
         timed = dataclasses.replace(context, time_limit=max(0.5, limit) if math.isfinite(limit) else None)

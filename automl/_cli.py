@@ -184,7 +184,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-trials", type=int, default=None, help="at most this many trials per model")
     fit.add_argument("--metric", default=None, help="a scikit-learn scorer name (default by task)")
     fit.add_argument("--models", default=None, help="comma-separated model names (default: all)")
-    fit.add_argument("--cv", type=int, default=5, help="number of CV folds (default 5)")
+    fit.add_argument(
+        "--cv", type=_folds, default="auto",
+        help="number of CV folds, or 'auto' (default: 5 folds; fewer, or a holdout with sampled trials, on tables large for the budget)",
+    )
     fit.add_argument("--test-size", type=float, default=None, help="fraction held out for a test score")
     fit.add_argument("--path", default=None, help="run directory to create (default automl-runs/<time>-<id>)")
     fit.add_argument("--seed", type=int, default=0)
@@ -267,6 +270,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--output", "-o", default=None, help="folder to write to (default RUN_DIR/report)")
     report.set_defaults(func=_cmd_report)
     return parser
+
+
+def _folds(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of folds, got {value!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

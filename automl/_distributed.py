@@ -26,7 +26,9 @@ import optuna
 
 from ._exceptions import InputError
 
-__all__ = ["HEARTBEAT_SECONDS", "SharedRun", "open_storage", "is_database_url", "run_worker"]
+__all__ = [
+    "HEARTBEAT_SECONDS", "SharedRun", "open_storage", "is_database_url", "run_worker", "wait_for_running_trials",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -159,19 +161,39 @@ class SharedRun:
         return now + (settings["search_until"] - time.time())
 
 
+def wait_for_running_trials(studies: list[optuna.Study], until: float, poll: float = 0.2) -> int:
+    """Wait until no trial of ``studies`` is running in another process, or ``time.monotonic()``
+    passes ``until``; return how many still run then. A dead process's trial is failed (its
+    heartbeat stopped) rather than waited for."""
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import fail_stale_trials
+
+    while True:
+        running = 0
+        for study in studies:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                fail_stale_trials(study)
+            running += len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+        if running == 0 or time.monotonic() >= until:
+            return running
+        time.sleep(poll)
+
+
 def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: float | None = None) -> int:
     """Join the run ``name`` in the database at ``storage_url`` and run its trials until its
     search ends; return the number of trials this process ran."""
-    from ._api import _available_cores, _fingerprint, _make_folds, _make_splitter, _split_test, _start_workers
+    from ._api import _available_cores, _fingerprint, _split_test, _start_workers
     from ._batch import read_table
     from ._data import as_table, infer_schema, prepare_target
     from ._metrics import resolve_scorer
     from ._plugins import collect_models, get_plugin_manager
     from ._runner import WorkerRunner
     from ._search import create_studies, run_search
+    from ._shared_data import SharedData
     from ._spec import ModelContext
+    from ._validation import Validation, make_folds, make_splitter
 
-    import cloudpickle
     import numpy as np
 
     storage = open_storage(storage_url)
@@ -205,7 +227,10 @@ def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: fl
     chosen = [registered[m] for m in settings["models"]]
     search_rows, test_rows = _split_test(y_all, settings["test_size"], task, settings["seed"])
     X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
-    folds = _make_folds(_make_splitter(settings["cv_folds"], task, settings["seed"]), X_search, y_search, task)
+    # the coordinator's validation plan, so that every process scores trials on the same folds
+    validation = Validation.from_dict(settings["validation"])
+    splitter = make_splitter(None, validation, task, settings["seed"])
+    folds = make_folds(splitter, X_search, y_search, task, validation, settings["seed"])
 
     cores = _available_cores()
     n_workers = cores if n_jobs == -1 else n_jobs
@@ -214,10 +239,11 @@ def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: fl
         n_classes=len(np.unique(y_all)) if task != "regression" else 0, n_jobs=max(1, cores // n_workers),
     )
     searches = create_studies(chosen, storage, f"{name}/", settings["seed"], join=True)
-    payload = cloudpickle.dumps(
-        {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds, "scorer": scorer}
+    shared_data = SharedData(
+        {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds},
+        {"scorer": scorer},
     )
-    runners = [WorkerRunner(payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
+    runners = [WorkerRunner(shared_data.payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
     ran = 0
 
     def count(search, trial) -> None:
@@ -235,5 +261,6 @@ def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: fl
     finally:
         for runner in runners:
             runner.close()
+        shared_data.close()
     logger.info("run %s: this worker ran %d trial(s)", name, ran)
     return ran

@@ -26,7 +26,7 @@ class _AutoMLEstimator(BaseEstimator):
         metric=None,
         time_budget=60.0,
         n_trials=None,
-        cv=5,
+        cv="auto",
         models=None,
         plugins=(),
         seed=0,

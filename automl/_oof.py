@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.inspection import permutation_importance
 from sklearn.utils.metaestimators import available_if
 
-from ._api import _fingerprint, _make_folds, _make_splitter, _split_test
+from ._api import _fingerprint, _split_test
 from ._data import Column, as_table, prepare_target
 from ._exceptions import InputError
 from ._metrics import resolve_scorer
@@ -30,6 +30,7 @@ from ._plugins import collect_models, get_plugin_manager
 from ._result import Result
 from ._search import build_pipeline, params_of
 from ._spec import ModelContext
+from ._validation import Validation, choose_validation, make_folds, make_splitter
 
 __all__ = ["OutOfFold", "out_of_fold", "winning_trial", "IMPORTANCE_REPEATS", "MAX_IMPORTANCE_ROWS"]
 
@@ -99,7 +100,12 @@ def out_of_fold(result: Result, X: Any, y: Any = None, *, cv: Any = None, plugin
     table, y_all = _same_data(manifest, schema, X, y, task)
     search_rows, test_rows = _split_test(y_all, manifest.get("test_size"), task, seed)
     X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
-    folds = _make_folds(_splitter(manifest.get("cv"), task, seed, cv), X_search, y_search, task)
+    recorded = manifest.get("validation")
+    if recorded:  # cv="auto" or a number of folds: the plan, its samples included
+        validation = Validation.from_dict(recorded)
+        folds = make_folds(make_splitter(None, validation, task, seed), X_search, y_search, task, validation, seed)
+    else:
+        folds = make_folds(_splitter(manifest.get("cv"), task, seed, cv), X_search, y_search, task)
 
     winning = winning_trial(result)
     if winning is None:
@@ -139,6 +145,11 @@ def out_of_fold(result: Result, X: Any, y: Any = None, *, cv: Any = None, plugin
 
     if scores is not None and task == "binary" and kind == "probability":
         scores = scores[:, 1]
+    # a holdout (or sampled validation rows) predicts only some rows: the figures use those
+    covered = np.unique(np.concatenate([valid for _, valid in folds]))
+    if len(covered) < len(y_search):
+        y_search, predictions = y_search[covered], predictions[covered]
+        scores = scores[covered] if scores is not None else None
     dropped = [c.name for c in schema if c.kind == "dropped"]
     return OutOfFold(
         y=y_search, predictions=predictions, scores=scores, score_kind=kind if scores is not None else None,
@@ -187,12 +198,12 @@ def _same_data(manifest: dict, schema: list[Column], X: Any, y: Any, task: str) 
 def _splitter(recorded: str | None, task: str, seed: int, cv: Any):
     """The run's CV splitter, rebuilt from the manifest's description of it (or ``cv``, checked against it)."""
     if cv is not None:
-        splitter = _make_splitter(cv, task, seed)
+        splitter = make_splitter(cv, choose_validation(cv, 0, 0, None), task, seed)
         if str(splitter) != recorded:
             raise InputError(f"cv={splitter} differs from the run's splitter {recorded}; pass the run's own")
         return splitter
     match = re.search(r"n_splits=(\d+)", recorded or "")
-    splitter = _make_splitter(int(match[1]), task, seed) if match else None
+    splitter = make_splitter(None, Validation(folds=int(match[1])), task, seed) if match else None
     if splitter is None or str(splitter) != recorded:
         raise InputError(
             f"the run used its own CV splitter ({recorded}); pass the same splitter as cv= to rebuild its folds "

@@ -33,6 +33,7 @@ import numpy as np
 from ._exceptions import InputError
 from ._persist import STUDY_FILE, atomic_write, load
 from ._result import Result
+from ._validation import Validation
 
 __all__ = ["report", "REPORT_FILE", "FIGURE_FILES"]
 
@@ -284,13 +285,17 @@ class _Page:
 
     # -- header
 
+    def _validation(self) -> str | None:
+        recorded = self.manifest.get("validation")
+        return Validation.from_dict(recorded).describe() if recorded else None
+
     def _header(self, name: str) -> str:
         r, m = self.result, self.manifest
         n_models = len(r.leaderboard)
         target = m.get("target")
         classes = m.get("classes") or []
         what = f"{r.task}, {len(classes)} classes" if classes else r.task
-        folds = f"{self.n_folds}-fold cross-validation" if self.n_folds else "cross-validation"
+        folds = self._validation() or (f"{self.n_folds}-fold cross-validation" if self.n_folds else "cross-validation")
         spread = f" ± {m['cv_std']:.4f}" if isinstance(m.get("cv_std"), float) and math.isfinite(m["cv_std"]) else ""
         sentence = (
             f"<strong>{_e(r.model_name)}</strong> is the best of {n_models} model{'s' if n_models != 1 else ''} "
@@ -403,7 +408,7 @@ class _Page:
             )
         return table + (
             f'<p class="caption">The winner ({_e(r.model_name)}, with its winning hyperparameters) refit for this report '
-            f"on each of the run's {len(oof.fold_scores)} cross-validation folds (the same splitter, seed and rows) and "
+            f"on each of the run's {len(oof.fold_scores)} validation split(s) (the same splitter, seed and rows) and "
             f"scored on the fold it did not see, next to the same fold's score in the search. For a deterministic model "
             f"they match; a model cut short by the search's time limit, or one with randomness it does not seed, may "
             f"differ a little.{pooled}{test} Every figure below uses these out-of-fold predictions: each row was "
@@ -542,7 +547,7 @@ class _Page:
         counts = ", ".join(f"{int((trials['state'] == s).sum())} {s}" for s in ("complete", "pruned", "fail")) if len(trials) else "none"
         settings = [
             ("metric", f"{r.metric} (greater is better)"),
-            ("cross-validation", m.get("cv")),
+            ("validation", self._validation() or m.get("cv")),
             ("seed", m.get("seed")),
             ("time budget", budget),
             ("trials per model, at most", m.get("n_trials") if m.get("n_trials") is not None else "no limit"),

@@ -88,11 +88,11 @@ class ModelSearch:
         """Median duration of this model's trials; a floor for a model not tried yet."""
         return statistics.median(self.durations) if self.durations else MIN_SECONDS_FOR_FIRST_TRIAL
 
-    def typical_refit_seconds(self, folds: int) -> float:
+    def typical_refit_seconds(self, scale: float) -> float:
+        """Expected seconds of the final refit, which sees ``scale`` times a trial fit's rows."""
         if not self.fold_fit_seconds:
             return 0.0
-        # a refit sees all rows, a fold's fit (folds - 1) / folds of them
-        return statistics.median(self.fold_fit_seconds) * folds / max(folds - 1, 1)
+        return statistics.median(self.fold_fit_seconds) * scale
 
     def sync(self) -> None:
         """Recount from the study: other processes (``automl worker``) add trials to it too."""

@@ -36,9 +36,9 @@ class _State:
 
 
 def _set_data(state: _State, payload: bytes) -> None:
-    import cloudpickle
+    from ._shared_data import load_payload
 
-    data = cloudpickle.loads(payload)
+    data = load_payload(payload)
     state.X, state.y = data["X"], data["y"]
     state.search_rows, state.test_rows = data["search_rows"], data["test_rows"]
     state.folds, state.scorer = data["folds"], data["scorer"]

@@ -92,22 +92,24 @@ def _wait_for_run(url: str, name: str, process, timeout=60.0) -> None:
 def test_coordinator_and_two_workers_one_killed_mid_trial(database, cancer_csv, tmp_path):
     name, models, run = "killed-worker", ["logistic_regression", "random_forest"], tmp_path / "run"
     coordinator = _start("fit", str(cancer_csv), "--target", "diagnosis", "--models", ",".join(models),
-                         "--time-budget", "60", "--storage", database, "--study", name, "--path", str(run))
+                         "--time-budget", "45", "--storage", database, "--study", name, "--path", str(run))
     _wait_for_run(database, name, coordinator)
     survivor = _start("worker", "--storage", database, "--study", name)
     victim = _start("worker", "--storage", database, "--study", name)
     # kill the victim once it has finished a trial and is in the middle of another
     pids = {"victim": set(), "survivor": set(), "coordinator": set()}
-    killed_trial = None
+    killed_trial = model = None
     deadline = time.monotonic() + 45
     while killed_trial is None:
         assert time.monotonic() < deadline, "the victim never finished a trial and started another"
         for role, process in (("victim", victim), ("survivor", survivor), ("coordinator", coordinator)):
             pids[role] |= {f"{HOST}:{p}" for p in _descendants(process.pid)}
-        mine = [t for t in _trials(database, name, models) if t.user_attrs.get("worker") in pids["victim"]]
-        running = [t for t in mine if t.state == optuna.trial.TrialState.RUNNING]
-        if any(t.state.is_finished() for t in mine) and running:
-            killed_trial = running[0]
+        # trial numbers count per model study, so a trial is known by (model, number)
+        mine = [(m, t) for m in models for t in _trials(database, name, [m])
+                if t.user_attrs.get("worker") in pids["victim"]]
+        running = [(m, t) for m, t in mine if t.state == optuna.trial.TrialState.RUNNING]
+        if any(t.state.is_finished() for _, t in mine) and running:
+            model, killed_trial = running[0]
             os.killpg(victim.pid, signal.SIGKILL)
         time.sleep(0.05)
     victim.wait(timeout=10)
@@ -121,11 +123,13 @@ def test_coordinator_and_two_workers_one_killed_mid_trial(database, cancer_csv, 
 
     result = automl.load(run)
     trials = result.trials
-    model = next(m for m in models if killed_trial.number in set(trials[trials["model"] == m]["number"]))
     # the killed trial is failed as lost, and run again by another process
     row = trials[(trials["model"] == model) & (trials["number"] == killed_trial.number)].iloc[0]
     assert row["state"] == "fail" and row["error"] == LOST
-    retried = [t for t in _trials(database, name, [model]) if t.system_attrs.get("failed_trial") == killed_trial.number]
+    in_study = _trials(database, name, [model])
+    # read back after the run: the snapshot taken while it ran may predate its last suggestion
+    killed_trial = next(t for t in in_study if t.number == killed_trial.number)
+    retried = [t for t in in_study if t.system_attrs.get("failed_trial") == killed_trial.number]
     assert retried and retried[0].params == killed_trial.params
     assert retried[0].state.is_finished() and retried[0].user_attrs.get("worker") not in pids["victim"]
     # nothing lost or repeated: the saved trials are the database's, once each
