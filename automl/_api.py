@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
+import itertools
 import logging
 import math
 import numbers
@@ -33,7 +34,7 @@ from ._plugins import RegisteredModel, call_each, collect_models, get_plugin_man
 from ._profile import profile_table
 from ._result import Result, leaderboard_frame, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
-from ._search import FIT_SHARE, ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
+from ._search import ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
 from ._display import ProgressDisplay, choose_mode
 from ._distributed import REREAD_SECONDS, SharedRun, is_database_url, open_storage, wait_for_running_trials
 from ._shared_data import SharedData
@@ -53,6 +54,11 @@ REFIT_MARGIN = 1.3
 MIN_REFIT_RESERVE = 0.5
 #: The search keeps at most this share of the budget for the final refit.
 MAX_REFIT_SHARE = 0.35
+#: Share of the refit's time its model is told it may use (ModelContext.time_limit): the rest is
+#: for what no time limit stops, preparing the columns (5 s for 500,000 mixed rows) and pickling.
+REFIT_FIT_SHARE = 0.6
+#: A refit on a large table's sample is sized to take this share of its time limit.
+REFIT_ROWS_SAFETY = 0.5
 #: After Ctrl-C or SIGTERM, seconds at most for refitting the best model before saving it.
 INTERRUPT_REFIT_SECONDS = 10.0
 
@@ -253,7 +259,7 @@ def fit_best(
         # on a sample of a large table must not make the search stop at once
         refit = min(max(refit, MIN_REFIT_RESERVE), MAX_REFIT_SHARE * time_budget if time_budget else math.inf)
         # a worker lost at the end must be replaced before the refit
-        return deadline - REFIT_MARGIN * refit - runner.start_seconds - SAVE_ALLOWANCE
+        return deadline - REFIT_MARGIN * refit - runner.start_seconds - (SAVE_ALLOWANCE if run_dir is not None else 0.0)
 
     logger.info(
         "searching %d model(s) for %s on %d rows x %d columns, metric %s, budget %s",
@@ -304,7 +310,8 @@ def fit_best(
 
             def refit_winner(until: float, hard_until: float):
                 return _refit_winner(
-                    searches, leaderboard, context, schema, runner, until, hard_until, test_rows is not None, scale
+                    searches, leaderboard, context, schema, runner, until, hard_until, test_rows is not None, scale,
+                    len(table), validation is not None and validation.max_train_rows is not None,
                 )
 
             try:
@@ -339,6 +346,7 @@ def fit_best(
         "params": params,
         **{k: v for k, v in settings.items() if k not in ("models",)},
         "cv_score": result.score,
+        "refit_rows": refit.get("rows"),
         "cv_std": float(leaderboard.loc[leaderboard["model"] == winner.name, "std"].iloc[0]),
         "test_score": test_score,
         "target": str(y.name) if getattr(y, "name", None) is not None else None,
@@ -575,9 +583,14 @@ def _new_run_directory(path) -> Path:
     return directory
 
 
-def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test, scale):
+def _refit_winner(
+    searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test, scale, n_rows, sampled
+):
     """Refit the best model on all rows in the worker; if that fails or runs out of time, the
-    next best that has time left. Returns (search, params, the worker's refit answer)."""
+    next best that has time left. Returns (search, params, the worker's refit answer).
+
+    ``sampled``: the trials fitted on samples of a large table; then a refit expected to take
+    longer than its time is made on as many rows as fit in it (never fewer than a trial's)."""
     by_name = {s.name: s for s in searches}
     ranked = [by_name[name] for name in leaderboard["model"] if by_name[name].best is not None]
     if not ranked:
@@ -589,16 +602,23 @@ def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard
         )
         raise SearchError(f"no trial of any model succeeded, so there is no model to save ({summary}). {advice}.")
     failures = []
-    for attempt, search in enumerate(ranked):
+    candidates = list(ranked)
+    for attempt in itertools.count():
         # the winner may use half the grace between the budget and the hard deadline; a
         # fallback, should the winner fail, the rest
         until = hard_deadline
         if attempt == 0 and math.isfinite(deadline):
             until = deadline + 0.5 * (hard_deadline - deadline)
         seconds = until - time.monotonic() - SAVE_ALLOWANCE
-        if attempt > 0 and search.typical_refit_seconds(scale) > seconds:
-            continue
-        limit = FIT_SHARE * seconds / (2 if with_test else 1)
+        if not candidates or (attempt > 0 and seconds <= 0):
+            break
+        search = candidates[0]
+        if attempt > 0:
+            # the best ranked whose refit is expected to fit in the time left, else the quickest
+            fitting = [s for s in candidates if s.typical_refit_seconds(scale) <= seconds]
+            search = fitting[0] if fitting else min(candidates, key=lambda s: s.typical_refit_seconds(scale))
+        candidates.remove(search)
+        limit = REFIT_FIT_SHARE * seconds / (2 if with_test else 1)
         timed = dataclasses.replace(context, time_limit=max(0.5, limit) if math.isfinite(limit) else None)
         try:
             params = params_of(search.model.spec, search.study.best_trial.params, timed)
@@ -606,13 +626,33 @@ def _refit_winner(searches, leaderboard, context, schema, runner, deadline, hard
             if with_test:
                 test_score = _test_score(search, params, timed, schema, runner, until)
             pipeline = build_pipeline(search.model, params, timed, schema)
-            final = runner.refit(pipeline, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
+            max_rows = _refit_rows(search, scale, n_rows, limit) if sampled else None
+            final = runner.refit(
+                pipeline, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE),
+                max_rows=max_rows, seed=context.seed,
+            )
             return search, params, {**final, "test_score": test_score}
         except (TrialFailure, Exception) as exc:
             reason = _reason(exc)
             failures.append(f"{search.name}: {reason}")
             logger.warning("refitting %s on all rows failed (%s); trying the next model", search.name, reason)
     raise SearchError("no model could be refit on all rows in the time left: " + "; ".join(failures))
+
+
+def _refit_rows(search: ModelSearch, scale: float, n_rows: int, seconds: float) -> int | None:
+    """``None`` (every row) when the refit is expected to take at most ``REFIT_ROWS_SAFETY`` of
+    ``seconds``; else the number of rows expected to, and never fewer than a trial fitted on."""
+    expected = search.typical_refit_seconds(scale)
+    if not math.isfinite(seconds) or expected <= REFIT_ROWS_SAFETY * seconds:
+        return None
+    rows = int(max(n_rows / scale, n_rows * REFIT_ROWS_SAFETY * seconds / expected))
+    if rows >= n_rows:
+        return None
+    logger.warning(
+        "refitting %s on every row would take about %.0f s, more than the %.0f s left: refitting on a sample of "
+        "%d of the %d rows (raise time_budget to use them all)", search.name, expected, seconds, rows, n_rows,
+    )
+    return rows
 
 
 def _test_score(search, params, context, schema, runner, until) -> float | None:

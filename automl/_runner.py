@@ -140,8 +140,10 @@ class WorkerRunner:
     def fit_fold(self, pipeline, k: int, timeout: float) -> dict:
         return self.request("fold", cloudpickle.dumps(pipeline), k, timeout=timeout)
 
-    def refit(self, pipeline, *, on_search_rows: bool, timeout: float) -> dict:
-        return self.request("refit", cloudpickle.dumps(pipeline), on_search_rows, timeout=timeout)
+    def refit(self, pipeline, *, on_search_rows: bool, timeout: float, max_rows: int | None = None, seed: int = 0) -> dict:
+        """Fit on the search rows (and score the test rows) or on every row; on a seeded sample of
+        ``max_rows`` of them when that is given and smaller."""
+        return self.request("refit", cloudpickle.dumps(pipeline), on_search_rows, max_rows, seed, timeout=timeout)
 
     def request(self, kind: str, *args, timeout: float):
         """Send one request and wait for its answer; raises :class:`TrialFailure`.

@@ -347,7 +347,10 @@ class _Scheduler:
         while self._position < len(self._first):
             i, search = self._position, self._first[self._position]
             self._position += 1
-            if self.stop_at() - time.monotonic() < MIN_SECONDS_FOR_FIRST_TRIAL:
+            # until some model has a score, the first trial runs in whatever time is left: a
+            # short budget should give the cheapest model's defaults, not no model at all
+            anything = any(s.best is not None for s in self.searches)
+            if self.stop_at() - time.monotonic() < (MIN_SECONDS_FOR_FIRST_TRIAL if anything else 0.0):
                 logger.info("too little time left for the first trial of %s", search.name)
                 self._position = len(self._first)
                 return None

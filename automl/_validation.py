@@ -19,7 +19,7 @@ from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, Strati
 
 from ._exceptions import InputError
 
-__all__ = ["Validation", "choose_validation", "make_folds", "make_splitter", "refit_scale"]
+__all__ = ["Validation", "choose_validation", "make_folds", "make_splitter", "refit_scale", "sample_rows"]
 
 AUTO = "auto"
 DEFAULT_FOLDS = 5
@@ -139,12 +139,13 @@ def make_folds(splitter, X, y, task: str, validation: Validation | None = None, 
         return folds
     stratify = y if task != "regression" else None
     return [
-        (_sample(train, validation.max_train_rows, stratify, seed + k), _sample(valid, validation.max_valid_rows, stratify, seed + k))
+        (sample_rows(train, validation.max_train_rows, stratify, seed + k), sample_rows(valid, validation.max_valid_rows, stratify, seed + k))
         for k, (train, valid) in enumerate(folds)
     ]
 
 
-def _sample(rows: np.ndarray, limit: int | None, stratify, seed: int) -> np.ndarray:
+def sample_rows(rows: np.ndarray, limit: int | None, stratify, seed: int) -> np.ndarray:
+    """A seeded sample of ``limit`` of ``rows`` (sorted; stratified on ``stratify`` when given)."""
     if limit is None or len(rows) <= limit:
         return rows
     try:

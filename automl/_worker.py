@@ -61,18 +61,25 @@ def _fit_fold(state: _State, payload: bytes, k: int) -> dict:
     return {"score": score, "fit_seconds": fit_seconds, "seconds": time.monotonic() - started}
 
 
-def _refit(state: _State, payload: bytes, on_search_rows: bool) -> dict:
-    """Fit the pipeline on the search rows (then score the test rows) or on every row."""
+def _refit(state: _State, payload: bytes, on_search_rows: bool, max_rows: int | None = None, seed: int = 0) -> dict:
+    """Fit the pipeline on the search rows (then score the test rows) or on every row; on a
+    seeded sample of ``max_rows`` of those when there are more."""
     import cloudpickle
     import joblib
+    import numpy as np
+
+    from ._validation import sample_rows
 
     pipeline = cloudpickle.loads(payload)
-    rows = state.search_rows if on_search_rows else slice(None)
-    X = state.X.iloc[rows] if on_search_rows else state.X
+    rows = state.search_rows if on_search_rows else np.arange(len(state.y))
+    # class labels are stratified on; a regression's float target is not
+    stratify = None if np.issubdtype(np.asarray(state.y).dtype, np.floating) else state.y
+    rows = sample_rows(rows, max_rows, stratify, seed)
+    X = state.X if len(rows) == len(state.y) else state.X.iloc[rows]
     y = state.y[rows]
     started = time.monotonic()
     pipeline.fit(X, y)
-    answer: dict = {"fit_seconds": time.monotonic() - started}
+    answer: dict = {"fit_seconds": time.monotonic() - started, "rows": len(rows)}
     if on_search_rows:
         test = state.test_rows
         answer["test_score"] = float(state.scorer(pipeline, state.X.iloc[test], state.y[test]))

@@ -1,20 +1,26 @@
-"""A wrapper that lets a bagged ensemble stop growing when its time runs out.
+"""Wrappers that let a tree ensemble stop growing when its time runs out.
 
 Not a plugin itself (it registers no hook): a helper for the tree-ensemble plugins.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 import warnings
 
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
-__all__ = ["TimeLimitedEnsemble"]
+__all__ = ["TimeLimitedBoosting", "TimeLimitedEnsemble"]
 
 FIRST_STEP = 8
+#: From this many rows on, the first batch is one member: on a large table a batch of 8 deep
+#: trees can take longer than the whole time limit, and only a batch's end can stop the fit.
+LARGE_TABLE_ROWS = 50_000
 
 
 class TimeLimitedEnsemble(BaseEstimator):
@@ -29,47 +35,77 @@ class TimeLimitedEnsemble(BaseEstimator):
     :param max_seconds: time for ``fit``; None grows all ``n_estimators`` trees in one go.
     """
 
+    #: the estimator's parameter that sets how many members (trees, iterations) it grows
+    size_parameter = "n_estimators"
+    #: members in the first batch on a large table (LARGE_TABLE_ROWS)
+    large_table_first_step = 1
+
     def __init__(self, estimator=None, max_seconds: float | None = None):
         self.estimator = estimator
         self.max_seconds = max_seconds
 
+    @staticmethod
+    def _grown(model) -> int:
+        """How many members a fitted ``model`` holds."""
+        return len(model.estimators_)
+
+    def _threads(self):
+        """The thread limits around the estimator's fit and predictions: none here."""
+        return contextlib.nullcontext()
+
     def fit(self, X, y, **fit_params):
+        with self._threads():
+            self._fit(X, y, **fit_params)
+        return self
+
+    def _fit(self, X, y, **fit_params):
         model = clone(self.estimator)
-        total = model.get_params()["n_estimators"]
+        total = model.get_params()[self.size_parameter]
         if self.max_seconds is None or not math.isfinite(self.max_seconds):
             model.fit(X, y, **fit_params)
         else:
             deadline = time.monotonic() + self.max_seconds
-            built, step = 0, min(FIRST_STEP, total)
+            first = self.large_table_first_step if _num_samples(X) >= LARGE_TABLE_ROWS else FIRST_STEP
+            built, step = 0, min(first, total)
             while True:
                 started = time.monotonic()
-                model.set_params(n_estimators=built + step, warm_start=True)
+                model.set_params(**{self.size_parameter: built + step, "warm_start": True})
                 with warnings.catch_warnings():
                     # the warning is about warm starts on other data; ours always see the same rows
                     warnings.filterwarnings("ignore", message=".*not recommended for warm_start.*")
                     model.fit(X, y, **fit_params)
-                built += step
-                per_tree = (time.monotonic() - started) / step
+                grown = self._grown(model)
+                stopped = grown < built + step  # the model ended early itself (early stopping)
+                per_member = (time.monotonic() - started) / max(1, grown - built)
+                built = grown
                 left = deadline - time.monotonic()
-                if built >= total or left < per_tree:
+                if stopped or built >= total or left < per_member:
                     break
                 # grow geometrically (few refits) but never past the time that is left
-                step = max(1, min(total - built, 2 * step, int(left / per_tree)))
+                step = max(1, min(total - built, 2 * step, int(left / per_member)))
             model.set_params(warm_start=False)
         self.estimator_ = model
-        self.n_estimators_ = len(model.estimators_)
-        for attribute in ("classes_", "n_classes_", "n_features_in_", "feature_names_in_"):
+        self.n_estimators_ = self._grown(model)
+        for attribute in ("classes_", "n_classes_", "n_features_in_", "feature_names_in_", "n_iter_"):
             if hasattr(model, attribute):
                 setattr(self, attribute, getattr(model, attribute))
-        return self
 
     def predict(self, X):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(X)
+        with self._threads():
+            return self.estimator_.predict(X)
 
+    @available_if(lambda self: hasattr(self.estimator, "predict_proba"))  # classifiers only
     def predict_proba(self, X):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)
+        with self._threads():
+            return self.estimator_.predict_proba(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifiers) or R² (regressors), as the wrapped model defines it."""
+        check_is_fitted(self, "estimator_")
+        with self._threads():
+            return self.estimator_.score(X, y, sample_weight=sample_weight)
 
     @property
     def feature_importances_(self):
@@ -81,3 +117,49 @@ class TimeLimitedEnsemble(BaseEstimator):
         tags = self.estimator.__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+class TimeLimitedBoosting(TimeLimitedEnsemble):
+    """Fit ``estimator`` (a histogram gradient boosting model) in batches of boosting
+    iterations, stopping before ``max_seconds`` would be passed or when its own early
+    stopping ends it.
+
+    The iterations are those of one plain ``fit`` with the same ``random_state`` (the same
+    validation split; feature subsampling continues one random stream); only their number may
+    be smaller when time runs out. ``n_iter_`` (and ``n_estimators_``) tell how many were run.
+
+    :param estimator: an unfitted ``HistGradientBoostingClassifier`` or ``...Regressor``.
+    :param max_seconds: time for ``fit``; None runs ``max_iter`` iterations (or until early
+        stopping) in one go.
+    :param n_threads: OpenMP threads for ``fit`` and predictions, or None for as many as the
+        process allows. Boosting runs thousands of short parallel steps: on a small table, more
+        threads gain little, and on a busy machine each step waits for the slowest thread.
+    """
+
+    size_parameter = "max_iter"
+    # an iteration is quick however large the table, and each batch bins the table again
+    large_table_first_step = FIRST_STEP
+
+    def __init__(self, estimator=None, max_seconds: float | None = None, n_threads: int | None = None):
+        self.estimator = estimator
+        self.max_seconds = max_seconds
+        self.n_threads = n_threads
+
+    @staticmethod
+    def _grown(model) -> int:
+        return model.n_iter_
+
+    def _threads(self):
+        if self.n_threads is None:
+            return contextlib.nullcontext()
+        return _openmp().limit(limits=self.n_threads, user_api="openmp")
+
+
+@functools.cache
+def _openmp():
+    """One controller per process (making one scans the loaded libraries, ~5 ms), made once
+    scikit-learn's OpenMP code is loaded (by the time a boosting model is fitted or used)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+

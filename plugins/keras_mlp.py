@@ -20,6 +20,8 @@ import automl
 
 #: Below this many rows there is no early-stopping split: every row is used for training.
 MIN_ROWS_FOR_VALIDATION = 30
+#: Rows of one compiled training call: the time limit is checked between them (within an epoch).
+EPOCH_SLICE_ROWS = 65_536
 _PREDICT_CHUNK = 8192
 
 
@@ -135,7 +137,15 @@ class _KerasMLP(BaseEstimator):
         epochs = 0
         for _ in range(int(self.max_epochs)):
             order = rng.permutation(len(X))
-            train_loss = float(train_epoch(X[order], target[order]))
+            # a large table's epoch runs in slices, so that the time limit is checked within it
+            losses, rows = [], []
+            for start in range(0, len(X), EPOCH_SLICE_ROWS):
+                part = order[start : start + EPOCH_SLICE_ROWS]
+                losses.append(float(train_epoch(X[part], target[part])))
+                rows.append(len(part))
+                if time.monotonic() > deadline:
+                    break
+            train_loss = float(np.average(losses, weights=rows))
             epochs += 1
             if not math.isfinite(train_loss):
                 break  # diverged: keep the best weights seen so far

@@ -66,7 +66,7 @@ def test_parquet_input(wine_csv, tmp_path):
 def test_models_lists_names_tasks_and_distribution():
     lines = automl_cli("models").stdout.splitlines()
     by_name = {line.split()[0]: line for line in lines}
-    assert {"logistic_regression", "ridge", "random_forest", "keras_mlp"} <= set(by_name)
+    assert {"logistic_regression", "ridge", "random_forest", "extra_trees", "hist_gradient_boosting", "keras_mlp"} <= set(by_name)
     assert "binary,multiclass,regression" in by_name["random_forest"]
     assert "automl-select" in by_name["keras_mlp"]
 

@@ -29,7 +29,7 @@ def test_python_blocks_run(tmp_path):
             files[name] = files.get(name, "") + code
         else:
             snippets.append(code)
-    assert "automl_extra_trees.py" in files and snippets, "the page's blocks were not found"
+    assert "automl_decision_tree.py" in files and snippets, "the page's blocks were not found"
     for name, code in files.items():
         (tmp_path / name).write_text(code)
     (tmp_path / "test_page_snippets.py").write_text("\n".join(snippets) + "\ndef test_snippets_ran():\n    pass\n")

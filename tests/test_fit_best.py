@@ -11,6 +11,9 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_
 
 import automl
 
+TREES = {"random_forest", "extra_trees", "hist_gradient_boosting"}
+ALL_CLASSIFIERS = TREES | {"logistic_regression", "keras_mlp"}
+
 
 def _check_run_directory(result):
     files = {p.name for p in result.path.iterdir()}
@@ -30,7 +33,7 @@ def test_binary_breast_cancer_all_models_save_and_load(tmp_path):
     assert result.task == "binary" and result.metric == "roc_auc"
     assert result.score > 0.97
     board = result.leaderboard
-    assert set(board["model"]) == {"logistic_regression", "random_forest", "keras_mlp"}
+    assert set(board["model"]) == ALL_CLASSIFIERS
     assert list(board.columns[:3]) == ["model", "score", "std"]
     assert board["score"].is_monotonic_decreasing
     assert (board["trials"] == 3).all(), "n_trials caps trials per model; the budget left room for all"
@@ -51,7 +54,7 @@ def test_binary_breast_cancer_all_models_save_and_load(tmp_path):
     # the study can be opened with Optuna's own tools
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(result.path / "study.journal")))
     names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
-    assert names == {"logistic_regression", "random_forest", "keras_mlp"}
+    assert names == ALL_CLASSIFIERS
 
 
 def test_multiclass_wine_keeps_string_labels():
@@ -75,7 +78,7 @@ def test_regression_diabetes_with_held_out_test_score():
     X, y = load_diabetes(return_X_y=True, as_frame=True)
     result = automl.fit_best(X, y, n_trials=2, cv=3, time_budget=300, test_size=0.2)
     assert result.task == "regression" and result.metric == "neg_root_mean_squared_error"
-    assert set(result.leaderboard["model"]) == {"ridge", "random_forest", "keras_mlp"}
+    assert set(result.leaderboard["model"]) == TREES | {"ridge", "keras_mlp"}
     assert -70 < result.score < -40  # RMSE of a sound model on diabetes is ~55
     assert result.test_score is not None and -75 < result.test_score < -40
     winner_row = result.leaderboard[result.leaderboard["model"] == result.model_name].iloc[0]

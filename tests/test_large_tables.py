@@ -117,3 +117,35 @@ def test_large_table_paths_end_to_end_on_adult(monkeypatch, tmp_path):
     assert len(oof.y) == 2_000 and len(oof.fold_scores) == 1
     # logistic regression is deterministic: the report's refit on the sampled split scores as the search did
     assert oof.fold_scores[0] == pytest.approx(oof.search_fold_scores[0], abs=1e-3)
+
+
+def test_a_refit_that_would_not_fit_in_time_uses_the_largest_sample_that_does(tmp_path):
+    """The sizing rule, then the worker refitting on a seeded, stratified sample of that size."""
+    from sklearn.datasets import load_breast_cancer
+
+    from automl._api import REFIT_ROWS_SAFETY, _refit_rows
+    from automl._plugins import collect_models, get_plugin_manager
+    from automl._runner import WorkerRunner
+    from automl._search import ModelSearch, build_pipeline
+    from automl._data import infer_schema
+    from automl._spec import ModelContext
+
+    model = collect_models(get_plugin_manager())["logistic_regression"]
+    search = ModelSearch(model=model, study=None, fold_fit_seconds=[2.0])  # 2 s per trial fit
+    # trials fitted on a tenth of the rows: the refit on all of them would take ~20 s
+    assert _refit_rows(search, 10.0, 100_000, seconds=60.0) is None
+    assert _refit_rows(search, 10.0, 100_000, seconds=20.0) == int(100_000 * REFIT_ROWS_SAFETY * 20 / 20)
+    assert _refit_rows(search, 10.0, 100_000, seconds=1.0) == 10_000  # never fewer than a trial saw
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    context = ModelContext(task="binary", seed=0, n_samples=len(X), n_features=X.shape[1], n_classes=2)
+    runner = WorkerRunner({"X": X, "y": y.to_numpy(), "search_rows": np.arange(len(y)), "test_rows": None,
+                           "folds": None, "scorer": None})
+    try:
+        pipeline = build_pipeline(model, model.spec.default_params, context, infer_schema(X))
+        answer = runner.refit(pipeline, on_search_rows=False, timeout=60, max_rows=200, seed=0)
+        assert answer["rows"] == 200
+        whole = runner.refit(pipeline, on_search_rows=False, timeout=60)
+        assert whole["rows"] == len(y)
+    finally:
+        runner.close()

@@ -12,7 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import automl
 from automl._plugins import collect_models, get_plugin_manager
 
-BUILT_INS = {"logistic_regression", "ridge", "random_forest", "keras_mlp"}
+BUILT_INS = {"logistic_regression", "ridge", "random_forest", "extra_trees", "hist_gradient_boosting", "keras_mlp"}
 
 
 def test_built_ins_come_through_the_entry_point_group():

@@ -1,0 +1,118 @@
+"""The tree-ensemble built-ins extra_trees and hist_gradient_boosting: their search spaces, their
+time limit, and fit_best tuning them on real data for every task."""
+
+import pickle
+import time
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier
+from sklearn.metrics import r2_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import automl
+from automl._plugins import collect_models, get_plugin_manager
+from automl.plugins._anytime import TimeLimitedBoosting, TimeLimitedEnsemble
+
+MODELS = ["extra_trees", "hist_gradient_boosting"]
+SPECS = {name: model.spec for name, model in collect_models(get_plugin_manager()).items() if name in MODELS}
+
+
+def context(task, **kwargs):
+    n_classes = {"binary": 2, "multiclass": 3, "regression": 0}[task]
+    return automl.ModelContext(**{"task": task, "seed": 0, "n_samples": 500, "n_features": 8, "n_classes": n_classes, **kwargs})
+
+
+def replay(spec, values, ctx):
+    return spec.search_space(optuna.trial.FixedTrial(values), ctx)
+
+
+def _built(name, task, size):
+    """What the plugin's build returns for its defaults, made smaller, with a time limit."""
+    spec = SPECS[name]
+    ctx = context(task, time_limit=30.0)
+    return spec.build({**replay(spec, spec.default_params, ctx), **size}, ctx)
+
+
+# both wrappers, as a classifier and as a regressor (the other two pairings pass too; left out for time)
+@parametrize_with_checks([
+    _built("hist_gradient_boosting", "binary", {"max_iter": 20}),
+    _built("extra_trees", "regression", {"n_estimators": 20}),
+])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("task, max_features", [("binary", "sqrt"), ("regression", 1.0)])
+def test_extra_trees_starts_from_scikit_learns_defaults(task, max_features):
+    spec = SPECS["extra_trees"]
+    params = replay(spec, spec.default_params, context(task))
+    assert params["max_features"] == max_features and params["bootstrap"] is False
+    assert "max_samples" not in params
+    assert ("class_weight" in params) == (task != "regression")
+    model = spec.build(params, context(task, n_jobs=2, time_limit=5.0))
+    assert isinstance(model, TimeLimitedEnsemble) and model.max_seconds == 5.0
+    assert isinstance(model.estimator, ExtraTreesRegressor if task == "regression" else ExtraTreesClassifier)
+    assert model.estimator.random_state == 0 and model.estimator.n_jobs == 2
+
+    bagged = {**spec.default_params, "max_features_rule": "fraction", "max_features": 0.3, "bootstrap": True, "max_samples": 0.7}
+    params = replay(spec, bagged, context(task))
+    assert params["max_features"] == 0.3 and params["max_samples"] == 0.7
+
+
+def test_hist_gradient_boosting_starts_from_scikit_learns_defaults():
+    spec = SPECS["hist_gradient_boosting"]
+    params = replay(spec, spec.default_params, context("binary"))
+    sklearn_defaults = HistGradientBoostingClassifier().get_params()
+    for name in ("learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "max_features", "class_weight"):
+        assert params[name] == sklearn_defaults[name], name
+    assert params["l2_regularization"] <= 1e-6
+    assert "class_weight" not in replay(spec, spec.default_params, context("regression"))
+    # early stopping and threads follow the table's size, the same for every fold and the refit
+    small, large = context("binary", n_jobs=2), context("binary", n_jobs=2, n_samples=50_000)
+    assert replay(spec, spec.default_params, small)["early_stopping"] is False
+    assert replay(spec, spec.default_params, large)["early_stopping"] is True
+    assert spec.build(params, small).n_threads == 1
+    assert spec.build(params, large).n_threads == 2
+
+
+@pytest.mark.parametrize("name, size", [("extra_trees", "n_estimators"), ("hist_gradient_boosting", "max_iter")])
+def test_a_fit_told_one_second_stops_near_it_and_keeps_what_it_grew(name, size):
+    X, y = load_diabetes(return_X_y=True)
+    spec = SPECS[name]
+    ctx = context("regression", n_samples=len(X), time_limit=1.0)
+    # 100,000 trees or boosting iterations: unbounded, this fit takes minutes
+    params = {**replay(spec, spec.default_params, ctx), size: 100_000}
+    model = spec.build(params, ctx)
+    started = time.monotonic()
+    model.fit(X, y)
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.0, f"{name} took {elapsed:.1f} s when told 1 s"
+    assert 8 <= model.n_estimators_ < 100_000
+    assert r2_score(y, model.predict(X)) > 0.3
+    # as the worker and the run directory need it: a clone-able, pickle-able estimator
+    assert clone(model).get_params()["max_seconds"] == 1.0
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize(
+    "load, task, floor",
+    [(load_breast_cancer, "binary", 0.97), (load_iris, "multiclass", -0.4), (load_diabetes, "regression", -70)],
+    ids=["binary", "multiclass", "regression"],
+)
+def test_fit_best_tunes_both_on_real_data(load, task, floor):
+    X, y = load(return_X_y=True, as_frame=True)
+    result = automl.fit_best(X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, verbose=0)
+    assert result.task == task
+    board = result.leaderboard.set_index("model")
+    for name in MODELS:
+        assert board.loc[name, "complete"] == 2, name
+        assert board.loc[name, "score"] > floor, name
+        first = result.trials[result.trials["model"] == name].sort_values("number").iloc[0]["params"]
+        assert first.items() <= SPECS[name].default_params.items(), "the first trial is the default"
+    wrapper = TimeLimitedBoosting if result.model_name == "hist_gradient_boosting" else TimeLimitedEnsemble
+    assert type(result.model.named_steps["model"]) is wrapper
+    assert len(result.predict(X.iloc[:10])) == 10
