@@ -62,7 +62,7 @@ def test_input_errors_are_value_errors_too(data):
         ({"n_trials": 0}, r"n_trials must be a positive integer"),
         ({"time_budget": None, "n_trials": None}, r"set time_budget, n_trials or both"),
         ({"cv": 1}, r"cv must be at least 2 folds"),
-        ({"cv": "five"}, r"cv must be a number of folds"),
+        ({"cv": "five"}, r"cv must be 'auto', a number of folds"),
         ({"task": "ranking"}, r"unknown task 'ranking'"),
         ({"task": "multiclass"}, r"task 'multiclass' was requested but y has 2 classes"),
         ({"test_size": 2}, r"test_size must be a fraction"),
@@ -155,12 +155,13 @@ def test_fractional_labels_for_a_classification_task():
         automl.fit_best(X, y + 0.5, task="binary", **FAST)
 
 
-def test_single_split_cv_is_refused(data):
+def test_a_single_split_splitter_is_a_holdout(data):
     from sklearn.model_selection import ShuffleSplit
 
-    with pytest.raises(automl.InputError, match="makes 1 split"):
-        automl.fit_best(*data, models=["logistic_regression"], n_trials=1, cv=ShuffleSplit(n_splits=1, test_size=0.2))
-    assert not os.path.exists("automl-runs")
+    result = automl.fit_best(*data, models=["logistic_regression"], n_trials=2, time_budget=None, save=False,
+                             cv=ShuffleSplit(n_splits=1, test_size=0.2, random_state=0), verbose=0)
+    assert all(len(scores) == 1 for scores in result.trials["fold_scores"])
+    assert result.manifest["validation"] is None and "ShuffleSplit" in result.manifest["cv"]
 
 
 def test_memory_limit_below_an_idle_worker(data):
