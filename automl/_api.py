@@ -104,7 +104,9 @@ def fit_best(
         and seeded) or a scikit-learn splitter. ``"auto"`` uses 5 folds, and on tables that are
         large for the budget 3 folds, or a 20% holdout, with each trial fitted on a sample of
         at most ``max(50,000, 2,000,000 / columns)`` rows (see ``automl._validation``); the
-        manifest's ``validation`` records what was used. The final model is refit on all rows.
+        manifest's ``validation`` records what was used. The final model is refit on all rows,
+        or, when trials were fitted on samples and that would not fit in the time left, on the
+        largest seeded sample that does (the manifest's ``refit_rows``).
     :param models: names of the models to try (default: every model that supports the task).
     :param plugins: extra plugin objects (modules or instances with ``@automl.hookimpl``
         functions) registered for this call only.
@@ -246,7 +248,7 @@ def fit_best(
     # one payload for every worker; a large table is mapped from one file, not copied to each
     shared_data = SharedData(
         {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds},
-        {"scorer": scorer},
+        {"scorer": scorer, "classification": task != "regression"},
     )
     runners = [WorkerRunner(shared_data.payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
     runner = runners[0]  # it also refits the winner

@@ -241,7 +241,7 @@ def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: fl
     searches = create_studies(chosen, storage, f"{name}/", settings["seed"], join=True)
     shared_data = SharedData(
         {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds},
-        {"scorer": scorer},
+        {"scorer": scorer, "classification": task != "regression"},
     )
     runners = [WorkerRunner(shared_data.payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
     ran = 0

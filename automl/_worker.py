@@ -33,6 +33,7 @@ def limit_threads(threads: int) -> None:
 class _State:
     def __init__(self):
         self.X = self.y = self.search_rows = self.test_rows = self.folds = self.scorer = None
+        self.classification = False
 
 
 def _set_data(state: _State, payload: bytes) -> None:
@@ -42,6 +43,7 @@ def _set_data(state: _State, payload: bytes) -> None:
     state.X, state.y = data["X"], data["y"]
     state.search_rows, state.test_rows = data["search_rows"], data["test_rows"]
     state.folds, state.scorer = data["folds"], data["scorer"]
+    state.classification = data.get("classification", False)
 
 
 def _fit_fold(state: _State, payload: bytes, k: int) -> dict:
@@ -72,8 +74,7 @@ def _refit(state: _State, payload: bytes, on_search_rows: bool, max_rows: int | 
 
     pipeline = cloudpickle.loads(payload)
     rows = state.search_rows if on_search_rows else np.arange(len(state.y))
-    # class labels are stratified on; a regression's float target is not
-    stratify = None if np.issubdtype(np.asarray(state.y).dtype, np.floating) else state.y
+    stratify = state.y if state.classification else None  # as the folds' samples are
     rows = sample_rows(rows, max_rows, stratify, seed)
     X = state.X if len(rows) == len(state.y) else state.X.iloc[rows]
     y = state.y[rows]
