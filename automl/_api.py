@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ._data import as_table, infer_schema, prepare_target
+from ._ensemble import ENSEMBLE, PredictionPool, Selection, make_ensemble, prediction_scorer, select_ensemble
 from ._exceptions import InputError, Interrupted, SearchError
 from ._metrics import resolve_scorer
 from ._persist import RUN_FILE, STUDY_FILE, library_versions, read_json, save_run, write_json
@@ -59,6 +60,12 @@ MAX_REFIT_SHARE = 0.35
 REFIT_FIT_SHARE = 0.6
 #: A refit on a large table's sample is sized to take this share of its time limit.
 REFIT_ROWS_SAFETY = 0.5
+#: The search keeps time to refit this many of the best models besides the winner, the likely
+#: members of an ensemble.
+ENSEMBLE_RESERVE_MODELS = 2
+#: Share of the time left after the search (less the best model's refit) that choosing an
+#: ensemble may take.
+SELECTION_SHARE = 0.25
 #: After Ctrl-C or SIGTERM, seconds at most for refitting the best model before saving it.
 INTERRUPT_REFIT_SECONDS = 10.0
 
@@ -86,6 +93,7 @@ def fit_best(
     verbose: int = 1,
     study_name: str | None = None,
     data_location: str | None = None,
+    ensemble: bool = True,
 ) -> Result:
     """Find, tune and refit the best model for ``X`` → ``y`` among all registered model plugins.
 
@@ -137,6 +145,10 @@ def fit_best(
     :param data_location: with ``study_name``: a path or URL every worker can read the same
         table from (features and the target column, as CSV or Parquet). The CLI records the
         data file it was given.
+    :param ensemble: also consider a weighted average of the best trials (greedy ensemble
+        selection on their validation predictions, see ``automl._ensemble``); it is saved
+        instead of the best single model only when its CV score is better and its members can be
+        refit in the time left. Not used when trials fit on samples of a large table.
     :param verbose: ``1`` (default) shows the search's progress on standard error: a live
         display in a terminal or a Jupyter notebook, a plain line every few seconds in logs and
         pipes. ``0`` shows nothing (log records still go wherever logging sends them).
@@ -189,7 +201,13 @@ def fit_best(
     if validation is not None and validation.reason != f"cv={cv}":
         logger.info("validation: %s (%s)", validation.describe(), validation.reason)
     scale = refit_scale(folds, len(X_search))
-    n_classes = len(np.unique(y_all)) if task != "regression" else 0
+    classes = list(np.unique(y_all)) if task != "regression" else None
+    n_classes = len(classes) if classes is not None else 0
+    sampled = validation is not None and validation.max_train_rows is not None
+    pool = None
+    if ensemble and not sampled and PredictionPool.affordable(len(X_search), n_classes):
+        # the true values of each fold's validation rows, in the order the worker predicts them
+        pool = PredictionPool([y_search[valid] for _, valid in folds], classes)
     context = ModelContext(
         task=task, seed=seed, n_samples=len(X_search), n_features=table.shape[1],
         # the cores are shared out between the workers, so that N of them do not oversubscribe
@@ -248,7 +266,7 @@ def fit_best(
     # one payload for every worker; a large table is mapped from one file, not copied to each
     shared_data = SharedData(
         {"X": table, "y": y_all, "search_rows": search_rows, "test_rows": test_rows, "folds": folds},
-        {"scorer": scorer, "classification": task != "regression"},
+        {"scorer": scorer, "classification": task != "regression", "collect_predictions": pool is not None},
     )
     runners = [WorkerRunner(shared_data.payload, threads=context.n_jobs, memory_limit=memory_limit) for _ in range(n_workers)]
     runner = runners[0]  # it also refits the winner
@@ -257,6 +275,8 @@ def fit_best(
         # time to refit the best model, or the one being tried, which may become the best
         contenders = [s for s in searches if s.running or s is best_search(searches)]
         refit = max((s.typical_refit_seconds(scale) for s in contenders), default=0.0) * n_refits
+        if pool is not None:  # and the likely members of an ensemble, refit on all rows too
+            refit += _ensemble_reserve(searches, scale) * n_refits
         # a refit that would take more is told less time (ModelContext.time_limit): trials fitted
         # on a sample of a large table must not make the search stop at once
         refit = min(max(refit, MIN_REFIT_RESERVE), MAX_REFIT_SHARE * time_budget if time_budget else math.inf)
@@ -293,7 +313,7 @@ def fit_best(
                 run_search(
                     searches, runners, len(folds), schema, context,
                     stop_at=stop_at, n_trials=n_trials, on_trial=on_trial,
-                    refit_fits=n_refits * scale, shared=shared_run is not None,
+                    refit_fits=n_refits * scale, shared=shared_run is not None, pool=pool,
                 )
             except KeyboardInterrupt as exc:
                 interrupted = getattr(exc, "signal_name", "SIGINT")
@@ -313,11 +333,24 @@ def fit_best(
             def refit_winner(until: float, hard_until: float):
                 return _refit_winner(
                     searches, leaderboard, context, schema, runner, until, hard_until, test_rows is not None, scale,
-                    len(table), validation is not None and validation.max_train_rows is not None,
+                    len(table), sampled,
                 )
 
             try:
-                winner, params, refit = refit_winner(deadline, hard_deadline)
+                outcome = None
+                if pool is not None and not interrupted:
+                    outcome = _refit_ensemble(
+                        pool, searches, scorer, task, context, schema, runner, deadline, hard_deadline,
+                        test_rows is not None, scale,
+                    )
+                if outcome is not None:
+                    leaderboard = _with_ensemble(leaderboard, outcome.row)
+                if outcome is not None and outcome.refit is not None:
+                    winner_name, winner_score, params, refit = ENSEMBLE, outcome.selection.score, outcome.params, outcome.refit
+                else:
+                    winner, params, refit = refit_winner(deadline, hard_deadline)
+                    winner_name, winner_score = winner.name, float(winner.best)
+                display.saved = (winner_name, winner_score)
             except KeyboardInterrupt as exc:
                 if interrupted:
                     raise  # a second interrupt: stop now; the study is intact for resume=True
@@ -326,6 +359,7 @@ def fit_best(
                 logger.warning("interrupted (%s) during the refit: refitting within %g s", interrupted, INTERRUPT_REFIT_SECONDS)
                 window = time.monotonic() + INTERRUPT_REFIT_SECONDS
                 winner, params, refit = refit_winner(window, window)
+                winner_name, winner_score = winner.name, float(winner.best)
     finally:
         display.stop()
         for each in runners:
@@ -336,20 +370,22 @@ def fit_best(
 
     test_score = refit.get("test_score")
     if test_score is not None:
-        leaderboard.loc[leaderboard["model"] == winner.name, "test_score"] = test_score
+        leaderboard.loc[leaderboard["model"] == winner_name, "test_score"] = test_score
     result = Result(
-        model_bytes=refit["model"], model_name=winner.name, params=params, score=float(winner.best),
+        model_bytes=refit["model"], model_name=winner_name, params=params, score=winner_score,
         test_score=test_score, metric=metric_name, task=task, leaderboard=leaderboard,
         trials=trials, path=run_dir,
     )
     manifest = {
         "format": 1,
-        "model": winner.name,
+        "model": winner_name,
         "params": params,
         **{k: v for k, v in settings.items() if k not in ("models",)},
         "cv_score": result.score,
         "refit_rows": refit.get("rows"),
-        "cv_std": float(leaderboard.loc[leaderboard["model"] == winner.name, "std"].iloc[0]),
+        "cv_std": float(leaderboard.loc[leaderboard["model"] == winner_name, "std"].iloc[0]),
+        # the ensemble considered (saved or not): its members, weights and fold scores
+        "ensemble": outcome.manifest_entry() if outcome is not None else None,
         "test_score": test_score,
         "target": str(y.name) if getattr(y, "name", None) is not None else None,
         "classes": refit.get("classes"),
@@ -377,14 +413,14 @@ def fit_best(
     else:
         result.manifest = manifest
     if shared_run is not None:
-        shared_run.update(state="finished", model=winner.name, cv_score=result.score)
+        shared_run.update(state="finished", model=winner_name, cv_score=result.score)
     observe("automl_run_finished", result=result)
     if interrupted:
         where = f"saved in {run_dir}" if run_dir is not None else "not saved (save=False)"
         raise Interrupted(interrupted, run_dir, f"interrupted by {interrupted}; the best model so far is {where}")
     logger.info(
         "best model: %s, %s %.4f (%.1f s in all)",
-        winner.name, metric_name, result.score, time.monotonic() - started,
+        winner_name, metric_name, result.score, time.monotonic() - started,
     )
     return result
 
@@ -594,7 +630,7 @@ def _refit_winner(
     ``sampled``: the trials fitted on samples of a large table; then a refit expected to take
     longer than its time is made on as many rows as fit in it (never fewer than a trial's)."""
     by_name = {s.name: s for s in searches}
-    ranked = [by_name[name] for name in leaderboard["model"] if by_name[name].best is not None]
+    ranked = [by_name[name] for name in leaderboard["model"] if name in by_name and by_name[name].best is not None]
     if not ranked:
         summary = "; ".join(f"{row.model}: {row.status}" for row in leaderboard.itertuples())
         advice = (
@@ -639,6 +675,107 @@ def _refit_winner(
             failures.append(f"{search.name}: {reason}")
             logger.warning("refitting %s on all rows failed (%s); trying the next model", search.name, reason)
     raise SearchError("no model could be refit on all rows in the time left: " + "; ".join(failures))
+
+
+def _ensemble_reserve(searches: list[ModelSearch], scale: float) -> float:
+    """Expected seconds to refit the best models after the winner, should an ensemble use them."""
+    scored = sorted((s for s in searches if s.best is not None), key=lambda s: -s.best)
+    return sum(s.typical_refit_seconds(scale) for s in scored[1:1 + ENSEMBLE_RESERVE_MODELS])
+
+
+@dataclasses.dataclass
+class _EnsembleOutcome:
+    """The ensemble considered at the end of a search: its leaderboard row, and when it won and
+    was refit, the worker's refit answer and the params recorded for it."""
+
+    selection: Selection
+    row: dict
+    params: dict | None = None
+    refit: dict | None = None
+
+    def manifest_entry(self) -> dict:
+        return {
+            "cv_score": self.selection.score, "fold_scores": self.selection.fold_scores,
+            "members": self.selection.describe(), "saved": self.refit is not None, "status": self.row["status"],
+        }
+
+
+def _refit_ensemble(
+    pool, searches, scorer, task, context, schema, runner, deadline, hard_deadline, with_test, scale
+) -> _EnsembleOutcome | None:
+    """Select an ensemble from the pool; refit it on all rows if its CV score beats the best
+    model's and its members' refits fit in the time left, keeping time to refit the best model
+    should the ensemble fail. None when there is no ensemble to consider."""
+    started = time.monotonic()
+    best = best_search(searches)
+    if best is None:
+        return None
+    refits = 2 if with_test else 1
+    until = deadline + 0.5 * (hard_deadline - deadline) if math.isfinite(deadline) else hard_deadline
+    # should the ensemble fail, the best model alone must still be refit in time
+    fallback = REFIT_MARGIN * refits * best.typical_refit_seconds(scale)
+    spare = until - started - SAVE_ALLOWANCE - fallback
+    if spare <= 0:
+        logger.info("no time left to consider an ensemble")
+        return None
+    try:
+        selection = select_ensemble(
+            pool, prediction_scorer(scorer, task, pool.classes), max_seconds=SELECTION_SHARE * spare, seed=context.seed
+        )
+    except Exception as exc:  # e.g. a metric undefined on some mix of predictions
+        logger.warning("no ensemble: the selection failed (%s)", _reason(exc))
+        return None
+    if selection is None:
+        return None
+    by_name = {s.name: s for s in searches}
+    row = {
+        "model": ENSEMBLE, "score": selection.score, "std": selection.std, "test_score": math.nan,
+        "trials": len(selection.members), "complete": len(selection.members), "pruned": 0, "failed": 0,
+        "seconds": time.monotonic() - started, "status": "ok",
+    }
+    outcome = _EnsembleOutcome(selection, row)
+    members = ", ".join(f"{m.model} #{m.number} x{w:.2f}" for m, w in zip(selection.members, selection.weights))
+    if selection.score <= best.best:  # a candidate that lost, like any model below the winner
+        logger.info("ensemble of %s: CV %.4f, not better than %s (%.4f)", members, selection.score, best.name, best.best)
+        return outcome
+    seconds = until - time.monotonic() - SAVE_ALLOWANCE
+    member_seconds = [max(by_name[m.model].typical_refit_seconds(scale), 0.01) for m in selection.members]
+    if math.isfinite(seconds) and REFIT_MARGIN * refits * sum(member_seconds) + fallback > seconds:
+        row["status"] = f"better, but no time left to refit its {len(selection.members)} members"
+        logger.info("ensemble of %s: CV %.4f, but no time left to refit it", members, selection.score)
+        return outcome
+    logger.info("ensemble of %s: CV %.4f beats %s (%.4f); refitting it", members, selection.score, best.name, best.best)
+    try:
+        pipelines = []
+        for member, expected in zip(selection.members, member_seconds):
+            # each member is told its share of the time, by its expected refit time
+            limit = REFIT_FIT_SHARE * (seconds - fallback) * expected / sum(member_seconds) / refits
+            timed = dataclasses.replace(context, time_limit=max(0.5, limit) if math.isfinite(limit) else None)
+            model = by_name[member.model].model
+            pipelines.append(build_pipeline(model, params_of(model.spec, member.params, timed), timed, schema))
+        ensemble = make_ensemble(task, pipelines, selection.weights)
+        test_score = None
+        if with_test:
+            answer = runner.refit(ensemble, on_search_rows=True, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE - fallback))
+            test_score = answer["test_score"]
+        final = runner.refit(ensemble, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE - fallback))
+    except (TrialFailure, Exception) as exc:
+        row["status"] = f"refit failed: {_reason(exc)}"
+        logger.warning("refitting the ensemble failed (%s); refitting %s alone", _reason(exc), best.name)
+        return outcome
+    row["seconds"] = time.monotonic() - started
+    outcome.params = {"members": selection.describe()}
+    outcome.refit = {**final, "test_score": test_score}
+    return outcome
+
+
+def _with_ensemble(leaderboard: pd.DataFrame, row: dict) -> pd.DataFrame:
+    """The leaderboard with the ensemble's row, by score; an ensemble that scored best but was
+    not refit goes below the models that were, so that the top row is always the saved model."""
+    board = pd.concat([leaderboard, pd.DataFrame([row], columns=leaderboard.columns)], ignore_index=True)
+    board = board.sort_values("score", ascending=False, na_position="last", kind="stable")
+    unsaved = (board["model"] == ENSEMBLE) & (board["status"] != "ok")
+    return pd.concat([board[~unsaved], board[unsaved]]).reset_index(drop=True)
 
 
 def _refit_rows(search: ModelSearch, scale: float, n_rows: int, seconds: float) -> int | None:

@@ -53,7 +53,7 @@ def _cmd_fit(args) -> int:
         n_trials=args.n_trials, cv=args.cv, models=args.models.split(",") if args.models else None,
         seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
         test_size=args.test_size, memory_limit=args.memory_limit, resume=args.resume,
-        warm_start=args.warm_start, verbose=0 if args.quiet else 1,
+        warm_start=args.warm_start, verbose=0 if args.quiet else 1, ensemble=not args.no_ensemble,
         study_name=args.study, data_location=str(Path(args.data).resolve()) if args.study else None,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -200,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue the run in --path (same data and settings)")
     fit.add_argument("--warm-start", default=None, metavar="RUN_DIR",
                      help="start from the best configurations of a saved run (e.g. the last training)")
+    fit.add_argument("--no-ensemble", action="store_true",
+                     help="save the best single model, never a weighted average of the best trials")
     fit.add_argument("--mlflow", default=None, metavar="URI",
                      help="log the search to MLflow at this tracking URI, e.g. sqlite:///mlflow.db (needs the mlflow extra)")
     fit.set_defaults(func=_cmd_fit)

@@ -86,6 +86,8 @@ class ProgressDisplay:
             interval = min(30.0, max(5.0, time_budget / 10)) if time_budget else 10.0
         self.interval = interval
         self.phase = "searching"
+        #: (name, score) of the model saved, once chosen: an ensemble, or the best model
+        self.saved: tuple[str, float] | None = None
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,6 +109,8 @@ class ProgressDisplay:
         scored = [s for s in self.searches if s.best is not None]
         leader = max(scored, key=lambda s: s.best) if scored else None
         best = f"best {leader.name} {self.metric} {leader.best:.4f}" if leader else "no model scored yet"
+        if self.saved is not None:
+            best = f"best {self.saved[0]} {self.metric} {self.saved[1]:.4f}"
         rows = [f"automl {self.phase}: {clock} | {best}"]
         width = max((len(s.name) for s in self.searches), default=0)
         for s in self.searches:

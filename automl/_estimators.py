@@ -36,6 +36,7 @@ class _AutoMLEstimator(BaseEstimator):
         test_size=None,
         save=False,
         verbose=0,
+        ensemble=True,
     ):
         self.metric = metric
         self.time_budget = time_budget
@@ -50,6 +51,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.test_size = test_size
         self.save = save
         self.verbose = verbose
+        self.ensemble = ensemble
 
     def fit(self, X, y):
         """Search for the best model on ``X``, ``y``; the result is kept in ``result_``."""
@@ -57,7 +59,7 @@ class _AutoMLEstimator(BaseEstimator):
             X, y, task=self._task, metric=self.metric, time_budget=self.time_budget,
             n_trials=self.n_trials, cv=self.cv, models=self.models, plugins=self.plugins,
             seed=self.seed, n_jobs=self.n_jobs, storage=self.storage, path=self.path,
-            test_size=self.test_size, save=self.save, verbose=self.verbose,
+            test_size=self.test_size, save=self.save, verbose=self.verbose, ensemble=self.ensemble,
         )
         self.n_features_in_ = len(self.result_.manifest["columns"])
         return self

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._api import _fingerprint, _split_test
 from ._data import Column, as_table, prepare_target
+from ._ensemble import ENSEMBLE, make_ensemble
 from ._exceptions import InputError
 from ._metrics import resolve_scorer
 from ._plugins import collect_models, get_plugin_manager
@@ -107,15 +108,11 @@ def out_of_fold(result: Result, X: Any, y: Any = None, *, cv: Any = None, plugin
     else:
         folds = make_folds(_splitter(manifest.get("cv"), task, seed, cv), X_search, y_search, task)
 
-    winning = winning_trial(result)
-    if winning is None:
-        raise InputError(f"the run's trials hold no complete trial of its winner {result.model_name!r}; trials.csv is incomplete")
-    model = _registered(result.model_name, plugins)
     context = ModelContext(
         task=task, seed=seed, n_samples=len(X_search), n_features=table.shape[1],
         n_classes=len(np.unique(y_all)) if task != "regression" else 0, n_jobs=1,
     )
-    params = params_of(model.spec, winning["params"], context)
+    build, search_fold_scores = _winner_builder(result, context, schema, plugins)
     _, scorer = resolve_scorer(result.metric, task)
 
     predictions = np.empty(len(y_search), dtype=y_search.dtype)
@@ -123,7 +120,7 @@ def out_of_fold(result: Result, X: Any, y: Any = None, *, cv: Any = None, plugin
     fold_scores, shuffled = [], []
     for k, (train, valid) in enumerate(folds, start=1):
         logger.info("refitting %s on fold %d of %d (%d rows), predicting the other %d", result.model_name, k, len(folds), len(train), len(valid))
-        pipeline = build_pipeline(model, params, context, schema)
+        pipeline = build()
         pipeline.fit(X_search.iloc[train], y_search[train])
         rows, truth = X_search.iloc[valid], y_search[valid]
         predictions[valid] = pipeline.predict(rows)
@@ -153,7 +150,7 @@ def out_of_fold(result: Result, X: Any, y: Any = None, *, cv: Any = None, plugin
     dropped = [c.name for c in schema if c.kind == "dropped"]
     return OutOfFold(
         y=y_search, predictions=predictions, scores=scores, score_kind=kind if scores is not None else None,
-        classes=classes, fold_scores=fold_scores, search_fold_scores=[float(s) for s in winning["fold_scores"]],
+        classes=classes, fold_scores=fold_scores, search_fold_scores=search_fold_scores,
         fold_rows=[len(valid) for _, valid in folds],
         pooled_score=_pooled_score(scorer, task, y_search, predictions, scores, kind, classes),
         importances=_importance_table(schema, np.concatenate(shuffled, axis=1)), dropped=dropped,
@@ -210,6 +207,32 @@ def _splitter(recorded: str | None, task: str, seed: int, cv: Any):
             "(automl.report(run, X, y, cv=...))"
         )
     return splitter
+
+
+def _winner_builder(result: Result, context: ModelContext, schema: list[Column], plugins) -> tuple[Callable, list[float]]:
+    """A function that builds the run's winner unfitted (a model pipeline with the winning
+    params, or the saved ensemble of them), and the fold scores the search recorded for it."""
+    if result.model_name == ENSEMBLE:
+        recorded = result.manifest.get("ensemble") or {}
+        members = recorded.get("members") or []
+        if not members:
+            raise InputError("the run's winner is an ensemble, but its manifest does not list the members")
+        registered = {name: _registered(name, plugins) for name in {m["model"] for m in members}}
+
+        def build_ensemble():
+            pipelines = [
+                build_pipeline(registered[m["model"]], params_of(registered[m["model"]].spec, m["params"], context), context, schema)
+                for m in members
+            ]
+            return make_ensemble(result.task, pipelines, [m["weight"] for m in members])
+
+        return build_ensemble, [float(s) for s in recorded.get("fold_scores", [])]
+    winning = winning_trial(result)
+    if winning is None:
+        raise InputError(f"the run's trials hold no complete trial of its winner {result.model_name!r}; trials.csv is incomplete")
+    model = _registered(result.model_name, plugins)
+    params = params_of(model.spec, winning["params"], context)
+    return (lambda: build_pipeline(model, params, context, schema)), [float(s) for s in winning["fold_scores"]]
 
 
 def winning_trial(result: Result) -> pd.Series | None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
@@ -27,6 +27,12 @@ MISSING_CATEGORY = "__missing__"
 #: One-hot width cap per column; rarer levels share an "infrequent" column.
 MAX_ONEHOT_LEVELS = 32
 MAX_ORDINAL_LEVELS = 255
+#: A numeric column gets a missing-value indicator only when at least this many fitted rows
+#: miss it. An indicator seen on one or two rows is an id for those rows: a weakly regularized
+#: model puts a huge weight on it and is then confidently wrong on the next row missing there
+#: (penguins: one all-missing training row made a logistic regression give a test row missing
+#: everything a 1e-7 probability of its true class).
+MIN_MISSING_FOR_INDICATOR = 5
 
 
 class TablePreprocessor(TransformerMixin, BaseEstimator):
@@ -53,10 +59,14 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
         categorical = [c.name for c in self._used if c.kind == "categorical"]
         parts = []
         if numeric:
-            steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
+            steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
             if self.encoding == "onehot":
                 steps.append(StandardScaler())
             parts.append(("numeric", make_pipeline(*steps), numeric))
+            # unscaled 0/1, like one-hot levels: scaling a rare indicator would blow it up
+            flagged = [n for n in numeric if int(frame[n].isna().sum()) >= MIN_MISSING_FOR_INDICATOR]
+            if flagged:
+                parts.append(("missing", MissingIndicator(features="all"), flagged))
         if categorical:
             if self.encoding == "onehot":
                 encoder = OneHotEncoder(

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ensemble import ENSEMBLE
 from ._exceptions import InputError
 from ._persist import STUDY_FILE, atomic_write, load
 from ._result import Result
@@ -100,7 +101,7 @@ def report(
 
     page = _Page(result, oof)
     trials = result.trials
-    models = list(result.leaderboard["model"])
+    models = _searched_models(result)
     if len(trials):
         page.figures["history.png"] = _figures.history(trials, models, result.metric, result.model_name)
     importances, skipped = _hyperparameter_importances(result)
@@ -138,11 +139,16 @@ def _confusion(oof) -> np.ndarray:
     return confusion_matrix(oof.y, oof.predictions, labels=np.asarray(oof.classes, dtype=oof.y.dtype))
 
 
+def _searched_models(result: Result) -> list[str]:
+    """The leaderboard's models in its order, without the ensemble (it has no trials of its own)."""
+    return [m for m in result.leaderboard["model"] if m != ENSEMBLE]
+
+
 def _hyperparameter_importances(result: Result) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """Optuna's fANOVA importances per model from the run's study journal, and why models were skipped."""
     manifest = result.manifest
     studies: dict[str, str] = manifest.get("studies") or {}
-    models = list(result.leaderboard["model"])
+    models = _searched_models(result)
     journal = Path(result.path) / STUDY_FILE if result.path is not None else None
     if manifest.get("storage") != STUDY_FILE or journal is None or not journal.is_file():
         where = manifest.get("storage") or "the run's storage"
@@ -246,8 +252,12 @@ class _Page:
         self.run_arg = _e(shlex.quote(str(result.path))) if result.path is not None else "RUN_DIR"
         from ._oof import winning_trial
 
-        winning = winning_trial(result)
-        self.n_folds = len(winning["fold_scores"]) if winning is not None and winning["fold_scores"] else None
+        if result.model_name == ENSEMBLE:
+            fold_scores = (self.manifest.get("ensemble") or {}).get("fold_scores")
+        else:
+            winning = winning_trial(result)
+            fold_scores = winning["fold_scores"] if winning is not None else None
+        self.n_folds = len(fold_scores) if fold_scores else None
 
     def render(self, skipped: dict[str, str]) -> str:
         needs = self.oof is None
@@ -531,7 +541,7 @@ class _Page:
         )
         return _pairs(rows) + "<h3>Columns</h3>" + table + (
             '<p class="caption">How the run prepared each input column (inside every model\'s pipeline, fitted per '
-            "fold): <em>numeric</em> columns are imputed with the median (plus missing-value indicators), "
+            "fold): <em>numeric</em> columns are imputed with the median (plus a missing-value indicator where 5 or more rows miss it), "
             "<em>categorical</em> ones encoded (one-hot or ordinal, by model), <em>datetime</em> ones turned into "
             "calendar parts; <em>dropped</em> columns (greyed) are not used.</p>"
         )

@@ -33,6 +33,7 @@ import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize uses; ask/tell has no public form
 from optuna.trial import TrialState
 
+from ._ensemble import PredictionPool
 from ._plugins import RegisteredModel
 from ._runner import TrialFailure, WorkerRunner
 from ._preprocess import make_model_pipeline
@@ -230,6 +231,7 @@ def run_search(
     on_trial: Callable[[ModelSearch, optuna.trial.FrozenTrial], None] | None = None,
     refit_fits: float = 1.25,
     shared: bool = False,
+    pool: PredictionPool | None = None,
 ) -> None:
     """Run trials until every model is exhausted or ``time.monotonic()`` passes ``stop_at()``.
 
@@ -241,7 +243,7 @@ def run_search(
     final refit becomes known. ``shared``: other processes work on the same studies (a run
     on a database with ``automl worker`` processes), so the counts are re-read from the studies
     before each decision, and trials whose process stopped sending heartbeats are failed and
-    retried.
+    retried. ``pool``: keeps the validation predictions of completed trials (for an ensemble).
     """
     scheduler = _Scheduler(searches, n_trials, stop_at, shared=shared)
     if on_trial is not None and len(runners) > 1:
@@ -252,7 +254,7 @@ def run_search(
             search, share, kill_share = work
             _run_trial(
                 search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits, kill_share,
-                cancelled=scheduler.cancelled,
+                cancelled=scheduler.cancelled, pool=pool,
             )
 
     with _quiet_optuna():
@@ -406,7 +408,7 @@ def _timed(context: ModelContext, until: float, fits_left: float, overhead: floa
 
 def _run_trial(
     search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial, share=1.0, refit_fits=1.25,
-    kill_share=1.0, cancelled: threading.Event | None = None,
+    kill_share=1.0, cancelled: threading.Event | None = None, pool: PredictionPool | None = None,
 ) -> None:
     """One trial: ``share`` of the search time left is what its fits are told they may use
     (``ModelContext.time_limit``), keeping room for ``refit_fits`` more (the final refit, should
@@ -433,6 +435,7 @@ def _run_trial(
     )
     scores: list[float] = []
     fit_seconds: list[float] = []
+    predictions: list = []
     state, value, error = TrialState.COMPLETE, None, None
     try:
         params = search.model.spec.search_space(trial, _timed(context, trial_until, n_folds + refit_fits))
@@ -464,6 +467,7 @@ def _run_trial(
             fit_seconds.append(answer["fit_seconds"])
             fold_seconds.append(time.monotonic() - now)
             scores.append(answer["score"])
+            predictions.append(answer.get("predictions"))
             trial.report(float(np.mean(scores)), k)
             if k + 1 < n_folds and trial.should_prune():
                 state = TrialState.PRUNED
@@ -503,6 +507,8 @@ def _run_trial(
         search.completed += 1
         search.best = value if search.best is None else max(search.best, value)
         search.durations.append(duration)
+        if pool is not None:
+            pool.add(search.name, frozen.number, value, frozen.params, predictions)
     elif state == TrialState.PRUNED:
         frozen = study.tell(trial, state=TrialState.PRUNED)
         search.durations.append(duration)

@@ -11,7 +11,8 @@ __all__ = ["ModelSpec", "ModelContext", "RunInfo", "TrialRecord", "TASKS", "PREP
 TASKS = frozenset({"binary", "multiclass", "regression"})
 
 #: How a model wants its table prepared (always fitted inside each CV fold):
-#: - "onehot": numeric columns imputed (median, with missing-value indicators) and
+#: - "onehot": numeric columns imputed (median, with missing-value indicators where at least
+#:   five rows miss a value) and
 #:   standardized; categorical columns imputed and one-hot encoded. For linear models and
 #:   neural networks.
 #: - "ordinal": numeric columns imputed; categorical columns ordinal-encoded. For trees.

@@ -34,6 +34,9 @@ class _State:
     def __init__(self):
         self.X = self.y = self.search_rows = self.test_rows = self.folds = self.scorer = None
         self.classification = False
+        #: every class, sorted, when the folds' validation predictions are sent back (ensembles)
+        self.prediction_classes = None
+        self.collect_predictions = False
 
 
 def _set_data(state: _State, payload: bytes) -> None:
@@ -44,10 +47,16 @@ def _set_data(state: _State, payload: bytes) -> None:
     state.search_rows, state.test_rows = data["search_rows"], data["test_rows"]
     state.folds, state.scorer = data["folds"], data["scorer"]
     state.classification = data.get("classification", False)
+    state.collect_predictions = data.get("collect_predictions", False)
+    if state.collect_predictions and state.classification:
+        import numpy as np
+
+        state.prediction_classes = list(np.unique(state.y))
 
 
 def _fit_fold(state: _State, payload: bytes, k: int) -> dict:
-    """Fit the (unfitted) pipeline in ``payload`` on fold ``k``'s training rows, score the rest."""
+    """Fit the (unfitted) pipeline in ``payload`` on fold ``k``'s training rows, score the rest
+    (and send back its predictions for them when the run collects them)."""
     import cloudpickle
     import numpy as np
 
@@ -57,10 +66,17 @@ def _fit_fold(state: _State, payload: bytes, k: int) -> dict:
     model = cloudpickle.loads(payload)
     model.fit(state.X.iloc[train], state.y[train])
     fit_seconds = time.monotonic() - started
-    score = float(state.scorer(model, state.X.iloc[valid], state.y[valid]))
+    rows = state.X.iloc[valid]
+    score = float(state.scorer(model, rows, state.y[valid]))
     if not np.isfinite(score):
         raise ValueError(f"the score on fold {k} is {score} (the model's predictions are not usable)")
-    return {"score": score, "fit_seconds": fit_seconds, "seconds": time.monotonic() - started}
+    answer = {"score": score, "fit_seconds": fit_seconds}
+    if state.collect_predictions:
+        from ._ensemble import fold_predictions
+
+        answer["predictions"] = fold_predictions(model, rows, state.prediction_classes)
+    answer["seconds"] = time.monotonic() - started
+    return answer
 
 
 def _refit(state: _State, payload: bytes, on_search_rows: bool, max_rows: int | None = None, seed: int = 0) -> dict:

@@ -235,7 +235,7 @@ class MLflowTracker:
             "trials_complete": (states == "complete").sum(), "trials_pruned": (states == "pruned").sum(),
             "trials_failed": (states == "fail").sum(),
         }
-        params = {"best_model": result.model_name, **{f"best.{k}": v for k, v in result.params.items()}}
+        params = {"best_model": result.model_name, **{f"best.{k}": v for k, v in _winner_params(result).items()}}
         interrupted = manifest.get("interrupted")
         tags = {"automl.interrupted": interrupted} if interrupted else {}
         client.log_batch(
@@ -263,7 +263,7 @@ class MLflowTracker:
             # caller's active run or experiment; log_model then writes it through the global URI
             logged = search.client.create_logged_model(
                 search.experiment_id, name=MODEL_NAME, source_run_id=search.parent_id,
-                params={k: str(v) for k, v in result.params.items()},
+                params=_winner_params(result),
             )
             with _global_tracking_uri(mlflow, self.tracking_uri):
                 info = mlflow.sklearn.log_model(
@@ -414,3 +414,12 @@ def automl_run_finished(run, result):
     tracker = _environment_trackers.pop(id(run), None)
     if tracker is not None:
         tracker.automl_run_finished(run, result)
+
+
+def _winner_params(result) -> dict[str, str]:
+    """The winner's params as MLflow params; an ensemble's as one per member (its full
+    configuration is in the manifest artifact), since MLflow limits a param's length."""
+    members = result.params.get("members") if result.model_name == "ensemble" else None
+    if members:
+        return {f"member{i}": f"{m['model']} trial {m['trial']}, weight {m['weight']:.3f}" for i, m in enumerate(members)}
+    return {k: str(v) for k, v in result.params.items()}

@@ -136,7 +136,7 @@ def test_third_party_entry_point_plugin_is_discovered(installed_distribution):
     models = collect_models(get_plugin_manager())
     assert models["extra_trees_test"].distribution == "automl-extra-trees"
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    result = automl.fit_best(X, y, models=["extra_trees_test"], n_trials=2, cv=3, save=False)
+    result = automl.fit_best(X, y, models=["extra_trees_test"], n_trials=2, cv=3, save=False, ensemble=False)
     assert result.model_name == "extra_trees_test"
 
 

@@ -50,7 +50,7 @@ FIT = textwrap.dedent(
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     result = automl.fit_best(
         X, y, models=["lightgbm", "logistic_regression"], n_trials=2, cv=3, time_budget=None,
-        save=False, verbose=0,
+        save=False, verbose=0, ensemble=False,
     )
     print(json.dumps({
         "leaderboard": result.leaderboard[["model", "trials", "complete", "score", "status"]].to_dict("records"),

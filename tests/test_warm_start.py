@@ -60,8 +60,9 @@ def test_new_run_starts_from_the_saved_best_configurations(cancer, previous_run,
         X, y, models=MODELS, n_trials=4, cv=3, time_budget=None, path=tmp_path / "new", seed=1,
         warm_start=previous_run, plugins=[order],
     )
-    # the saved winner's model is tried first, with its best configuration
-    assert order.records[0].model == previous.model_name
+    # the saved leaderboard's best model is tried first (the winner, or when an ensemble won, the
+    # best of its models), with its best configuration
+    assert order.records[0].model == next(m for m in previous.leaderboard["model"] if m != "ensemble")
     for model in MODELS:
         saved_best = _best_params(previous, model)[:3]
         own = result.trials[result.trials["model"] == model].sort_values("number")
@@ -76,7 +77,7 @@ def test_a_result_object_serves_as_warm_start_and_runs_repeat(cancer, previous_r
     X, y = cancer
     previous = automl.load(previous_run)
     runs = [
-        automl.fit_best(X, y, models=MODELS, n_trials=3, cv=3, time_budget=None, save=False, seed=4, warm_start=previous)
+        automl.fit_best(X, y, models=MODELS, n_trials=3, cv=3, time_budget=None, save=False, seed=4, warm_start=previous, ensemble=False)
         for _ in range(2)
     ]
     columns = ["model", "number", "state", "score", "params"]

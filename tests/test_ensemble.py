@@ -1,0 +1,109 @@
+"""Ensemble selection: a weighted average of the best trials, saved only when its CV score wins."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_wine
+from sklearn.metrics import mean_squared_error
+
+import automl
+from automl._ensemble import ENSEMBLE, PredictionPool, select_ensemble
+from automl._oof import out_of_fold
+
+
+@pytest.fixture(scope="module")
+def diabetes_run(tmp_path_factory):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    path = tmp_path_factory.mktemp("runs") / "diabetes"
+    result = automl.fit_best(
+        X, y, time_budget=None, n_trials=3, models=["ridge", "hist_gradient_boosting"], path=path, verbose=0
+    )
+    return X, y, result
+
+
+def test_a_better_ensemble_is_saved_with_its_members(diabetes_run):
+    X, y, result = diabetes_run
+    board = result.leaderboard
+    assert result.model_name == ENSEMBLE
+    assert board["model"].iloc[0] == ENSEMBLE and board["status"].iloc[0] == "ok"
+    singles = board[board["model"] != ENSEMBLE]
+    assert result.score > singles["score"].max()
+
+    recorded = result.manifest["ensemble"]
+    assert recorded["saved"] is True
+    assert result.score == pytest.approx(np.mean(recorded["fold_scores"]))
+    members = recorded["members"]
+    assert len(members) >= 2 and sum(m["weight"] for m in members) == pytest.approx(1.0)
+    assert {m["model"] for m in members} <= {"ridge", "hist_gradient_boosting"}
+    # every member is a completed trial of the search, with that trial's params
+    trials = result.trials.set_index(["model", "number"])
+    for member in members:
+        trial = trials.loc[(member["model"], member["trial"])]
+        assert trial["state"] == "complete" and trial["params"] == member["params"]
+
+    # the saved model averages its refit members' predictions with those weights
+    model = result.model
+    by_members = sum(w * e.predict(X) for e, w in zip(model.estimators_, model.weights))
+    np.testing.assert_allclose(result.predict(X), by_members)
+    assert mean_squared_error(y, result.predict(X)) ** 0.5 < y.std()  # and it learned something
+
+
+def test_a_saved_ensemble_loads_and_its_folds_can_be_rebuilt(diabetes_run):
+    X, y, result = diabetes_run
+    loaded = automl.load(result.path)
+    assert loaded.model_name == ENSEMBLE
+    np.testing.assert_allclose(loaded.predict(X), result.predict(X))
+    # the report's out-of-fold refit of the ensemble gives the search's fold scores (ridge and
+    # boosting with a seed are deterministic)
+    oof = out_of_fold(loaded, X, y)
+    np.testing.assert_allclose(oof.fold_scores, result.manifest["ensemble"]["fold_scores"], rtol=1e-6)
+
+
+def test_classification_ensemble_probabilities_and_test_score():
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    result = automl.fit_best(
+        X, y, time_budget=None, n_trials=3, models=["logistic_regression", "extra_trees"], test_size=0.25,
+        save=False, verbose=0,
+    )
+    assert result.model_name == ENSEMBLE
+    proba = result.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert list(result.model.classes_) == [0, 1, 2]
+    assert result.test_score is not None and result.test_score > -0.5  # log loss on held-out rows
+    row = result.leaderboard.set_index("model").loc[ENSEMBLE]
+    assert row["test_score"] == result.test_score
+
+
+def test_ensemble_false_saves_the_best_single_model():
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    result = automl.fit_best(
+        X, y, time_budget=None, n_trials=2, models=["logistic_regression", "extra_trees"], save=False, verbose=0,
+        ensemble=False,
+    )
+    assert result.model_name in {"logistic_regression", "extra_trees"}
+    assert ENSEMBLE not in set(result.leaderboard["model"]) and result.manifest["ensemble"] is None
+
+
+def neg_rmse(y, p):
+    return -float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+def test_the_pool_keeps_each_models_best_complete_trials():
+    rng = np.random.default_rng(0)
+    targets = [rng.normal(size=200), rng.normal(size=200)]
+    pool = PredictionPool(targets, classes=None, per_model=2)
+    for number, noise in enumerate([0.5, 2.0, 0.5]):
+        predictions = [t + rng.normal(scale=noise, size=len(t)) for t in targets]
+        pool.add("a", number, float(np.mean([neg_rmse(t, p) for t, p in zip(targets, predictions)])), {"n": number}, predictions)
+    pool.add("b", 0, -0.2, {}, [targets[0], None])  # a fold without predictions: not a candidate
+    pool.add("b", 1, -0.2, {}, [targets[0]])  # not one array per fold: not a candidate
+    kept = pool.candidates()
+    assert sorted((c.model, c.number) for c in kept) == [("a", 0), ("a", 2)]
+
+    selection = select_ensemble(pool, neg_rmse)
+    # averaging two independently noisy copies of the truth beats either alone
+    assert selection is not None and len(selection.members) == 2
+    assert sum(selection.weights) == pytest.approx(1.0)
+    assert selection.score > max(c.score for c in kept)
+    single = PredictionPool(targets, classes=None)
+    single.add("a", 0, -0.1, {}, targets)
+    assert select_ensemble(single, neg_rmse) is None
