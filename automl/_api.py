@@ -62,7 +62,10 @@ REFIT_FIT_SHARE = 0.6
 REFIT_ROWS_SAFETY = 0.5
 #: The search keeps time to refit this many of the best models besides the winner, the likely
 #: members of an ensemble.
-ENSEMBLE_RESERVE_MODELS = 2
+ENSEMBLE_RESERVE_MODELS = 3
+#: An ensemble is saved only when its mean fold gain over the best model is at least this many
+#: standard errors of the gains.
+ENSEMBLE_MIN_GAIN_SE = 0.5
 #: Share of the time left after the search (less the best model's refit) that choosing an
 #: ensemble may take.
 SELECTION_SHARE = 0.25
@@ -703,31 +706,58 @@ class _EnsembleOutcome:
 def _refit_ensemble(
     pool, searches, scorer, task, context, schema, runner, deadline, hard_deadline, with_test, scale
 ) -> _EnsembleOutcome | None:
-    """Select an ensemble from the pool; refit it on all rows if its CV score beats the best
-    model's and its members' refits fit in the time left, keeping time to refit the best model
-    should the ensemble fail. None when there is no ensemble to consider."""
+    """Select an ensemble from the pool; refit it on all rows if it beats the best model on the
+    folds clearly (see ``_clearly_better``) and its members' refits fit in the time budget. When
+    they do not fit, the model slowest to refit leaves the candidates and the selection runs
+    again. Should the ensemble's refit fail, the best model is refit in the grace after the
+    budget, as any winner may be. None when there is no ensemble to consider."""
     started = time.monotonic()
     best = best_search(searches)
     if best is None:
         return None
     refits = 2 if with_test else 1
-    until = deadline + 0.5 * (hard_deadline - deadline) if math.isfinite(deadline) else hard_deadline
-    # should the ensemble fail, the best model alone must still be refit in time
-    fallback = REFIT_MARGIN * refits * best.typical_refit_seconds(scale)
-    spare = until - started - SAVE_ALLOWANCE - fallback
+    # optional, so within the budget itself: the grace after it is for the best model's refit
+    until = deadline if math.isfinite(deadline) else hard_deadline
+    spare = until - started - SAVE_ALLOWANCE
     if spare <= 0:
         logger.info("no time left to consider an ensemble")
         return None
+    by_name = {s.name: s for s in searches}
+
+    def refit_seconds(model: str) -> float:
+        return max(by_name[model].typical_refit_seconds(scale), 0.01)
+
+    def needed(selection: Selection) -> float:
+        return REFIT_MARGIN * refits * sum(refit_seconds(m.model) for m in selection.members)
+
+    def affordable(selection: Selection) -> bool:
+        return not math.isfinite(until) or needed(selection) <= until - time.monotonic() - SAVE_ALLOWANCE
+
+    best_folds = best.study.best_trial.user_attrs.get("fold_scores") or []
+
+    def wins(selection: Selection | None) -> bool:
+        return selection is not None and _clearly_better(selection.fold_scores, best_folds, best.best)
+
+    score = prediction_scorer(scorer, task, pool.classes)
+    excluded: set[str] = set()
     try:
-        selection = select_ensemble(
-            pool, prediction_scorer(scorer, task, pool.classes), max_seconds=SELECTION_SHARE * spare, seed=context.seed
-        )
+        first = selection = select_ensemble(pool, score, max_seconds=SELECTION_SHARE * spare, seed=context.seed)
+        while wins(selection) and not affordable(selection):
+            slowest = max({m.model for m in selection.members}, key=refit_seconds)
+            logger.info("refitting an ensemble with %s would not fit in the time left: choosing without it", slowest)
+            excluded.add(slowest)
+            selection = select_ensemble(
+                pool, score, max_seconds=SELECTION_SHARE * spare - (time.monotonic() - started), seed=context.seed,
+                exclude=excluded,
+            )
     except Exception as exc:  # e.g. a metric undefined on some mix of predictions
         logger.warning("no ensemble: the selection failed (%s)", _reason(exc))
         return None
-    if selection is None:
+    if first is None:
         return None
-    by_name = {s.name: s for s in searches}
+    # the loop ends on an ensemble that is better and fits, or on none: then the first is shown
+    fits = wins(selection)
+    selection = selection if fits else first
     row = {
         "model": ENSEMBLE, "score": selection.score, "std": selection.std, "test_score": math.nan,
         "trials": len(selection.members), "complete": len(selection.members), "pruned": 0, "failed": 0,
@@ -735,30 +765,32 @@ def _refit_ensemble(
     }
     outcome = _EnsembleOutcome(selection, row)
     members = ", ".join(f"{m.model} #{m.number} x{w:.2f}" for m, w in zip(selection.members, selection.weights))
-    if selection.score <= best.best:  # a candidate that lost, like any model below the winner
-        logger.info("ensemble of %s: CV %.4f, not better than %s (%.4f)", members, selection.score, best.name, best.best)
+    if not wins(selection):  # a candidate that lost, like any model below the winner
+        if selection.score > best.best:  # by a hair: not saved, and said so (not at the top)
+            row["status"] = f"not clearly better than {best.name} (within fold noise)"
+        logger.info("ensemble of %s: CV %.4f, not clearly better than %s (%.4f)", members, selection.score, best.name, best.best)
         return outcome
-    seconds = until - time.monotonic() - SAVE_ALLOWANCE
-    member_seconds = [max(by_name[m.model].typical_refit_seconds(scale), 0.01) for m in selection.members]
-    if math.isfinite(seconds) and REFIT_MARGIN * refits * sum(member_seconds) + fallback > seconds:
+    if not fits:
         row["status"] = f"better, but no time left to refit its {len(selection.members)} members"
         logger.info("ensemble of %s: CV %.4f, but no time left to refit it", members, selection.score)
         return outcome
     logger.info("ensemble of %s: CV %.4f beats %s (%.4f); refitting it", members, selection.score, best.name, best.best)
+    seconds = until - time.monotonic() - SAVE_ALLOWANCE
+    member_seconds = [refit_seconds(m.model) for m in selection.members]
     try:
         pipelines = []
         for member, expected in zip(selection.members, member_seconds):
             # each member is told its share of the time, by its expected refit time
-            limit = REFIT_FIT_SHARE * (seconds - fallback) * expected / sum(member_seconds) / refits
+            limit = REFIT_FIT_SHARE * seconds * expected / sum(member_seconds) / refits
             timed = dataclasses.replace(context, time_limit=max(0.5, limit) if math.isfinite(limit) else None)
             model = by_name[member.model].model
             pipelines.append(build_pipeline(model, params_of(model.spec, member.params, timed), timed, schema))
         ensemble = make_ensemble(task, pipelines, selection.weights)
         test_score = None
         if with_test:
-            answer = runner.refit(ensemble, on_search_rows=True, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE - fallback))
+            answer = runner.refit(ensemble, on_search_rows=True, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
             test_score = answer["test_score"]
-        final = runner.refit(ensemble, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE - fallback))
+        final = runner.refit(ensemble, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
     except (TrialFailure, Exception) as exc:
         row["status"] = f"refit failed: {_reason(exc)}"
         logger.warning("refitting the ensemble failed (%s); refitting %s alone", _reason(exc), best.name)
@@ -767,6 +799,19 @@ def _refit_ensemble(
     outcome.params = {"members": selection.describe()}
     outcome.refit = {**final, "test_score": test_score}
     return outcome
+
+
+def _clearly_better(fold_scores: list[float], best_folds: list[float], best_score: float) -> bool:
+    """Whether an ensemble beats the best model by more than fold-to-fold noise: its mean fold
+    gain is at least ``ENSEMBLE_MIN_GAIN_SE`` standard errors of the gains (paired by fold).
+    Its members were chosen on these very folds, so a small edge is mostly luck, and it costs
+    more fits to refit and more time to predict."""
+    if float(np.mean(fold_scores)) <= best_score:
+        return False
+    if len(best_folds) != len(fold_scores) or len(fold_scores) < 2:
+        return True  # a holdout: no spread to judge by
+    gains = np.subtract(fold_scores, best_folds)
+    return float(gains.mean()) >= ENSEMBLE_MIN_GAIN_SE * float(gains.std(ddof=1)) / math.sqrt(len(gains))
 
 
 def _with_ensemble(leaderboard: pd.DataFrame, row: dict) -> pd.DataFrame:

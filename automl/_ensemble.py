@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
@@ -143,7 +143,7 @@ class Selection:
 
 def select_ensemble(
     pool: PredictionPool, score: Callable[[np.ndarray, np.ndarray], float], rounds: int = SELECTION_ROUNDS,
-    *, max_seconds: float = math.inf, max_rows: int = SELECTION_ROWS, seed: int = 0,
+    *, max_seconds: float = math.inf, max_rows: int = SELECTION_ROWS, seed: int = 0, exclude: Collection[str] = (),
 ) -> Selection | None:
     """Greedy ensemble selection with replacement on the pooled validation predictions.
 
@@ -151,11 +151,12 @@ def select_ensemble(
         keeps them).
     :param max_seconds: no round starts after this many seconds; the best ensemble so far counts.
     :param max_rows: the rounds score a seeded sample of this many pooled rows at most.
+    :param exclude: models whose trials are not candidates.
     :returns: the best ensemble of two or more trials found, or None (fewer than two candidates,
         or no mix beats the best trial alone on the pooled predictions).
     """
     started = time.monotonic()
-    candidates = pool.candidates()
+    candidates = [c for c in pool.candidates() if c.model not in exclude]
     if len(candidates) < 2:
         return None
     y = np.concatenate(pool.fold_targets)

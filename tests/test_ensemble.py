@@ -2,26 +2,29 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes, load_wine
+from sklearn.datasets import load_wine
 from sklearn.metrics import mean_squared_error
 
 import automl
+from automl._api import _clearly_better, _with_ensemble
 from automl._ensemble import ENSEMBLE, PredictionPool, select_ensemble
 from automl._oof import out_of_fold
+from conftest import read_bundled
 
 
 @pytest.fixture(scope="module")
-def diabetes_run(tmp_path_factory):
-    X, y = load_diabetes(return_X_y=True, as_frame=True)
-    path = tmp_path_factory.mktemp("runs") / "diabetes"
+def mpg_run(tmp_path_factory):
+    X = read_bundled("mpg")
+    y = X.pop("mpg")
+    path = tmp_path_factory.mktemp("runs") / "mpg"
     result = automl.fit_best(
         X, y, time_budget=None, n_trials=3, models=["ridge", "hist_gradient_boosting"], path=path, verbose=0
     )
     return X, y, result
 
 
-def test_a_better_ensemble_is_saved_with_its_members(diabetes_run):
-    X, y, result = diabetes_run
+def test_a_better_ensemble_is_saved_with_its_members(mpg_run):
+    X, y, result = mpg_run
     board = result.leaderboard
     assert result.model_name == ENSEMBLE
     assert board["model"].iloc[0] == ENSEMBLE and board["status"].iloc[0] == "ok"
@@ -47,8 +50,8 @@ def test_a_better_ensemble_is_saved_with_its_members(diabetes_run):
     assert mean_squared_error(y, result.predict(X)) ** 0.5 < y.std()  # and it learned something
 
 
-def test_a_saved_ensemble_loads_and_its_folds_can_be_rebuilt(diabetes_run):
-    X, y, result = diabetes_run
+def test_a_saved_ensemble_loads_and_its_folds_can_be_rebuilt(mpg_run):
+    X, y, result = mpg_run
     loaded = automl.load(result.path)
     assert loaded.model_name == ENSEMBLE
     np.testing.assert_allclose(loaded.predict(X), result.predict(X))
@@ -81,6 +84,26 @@ def test_ensemble_false_saves_the_best_single_model():
     )
     assert result.model_name in {"logistic_regression", "extra_trees"}
     assert ENSEMBLE not in set(result.leaderboard["model"]) and result.manifest["ensemble"] is None
+
+
+def test_a_gain_within_fold_noise_does_not_count():
+    best = [0.90, 0.92, 0.88, 0.91, 0.89]
+    mean = float(np.mean(best))
+    assert _clearly_better([s + 0.004 for s in best], best, mean), "better on every fold"
+    noisy = [b + g for b, g in zip(best, [0.03, -0.03, 0.03, -0.03, 0.01])]  # +0.002 on average
+    assert not _clearly_better(noisy, best, mean)
+    assert not _clearly_better(best, best, mean)
+    assert _clearly_better([0.95], [0.90], 0.90), "a holdout has no spread to judge by"
+
+
+def test_an_ensemble_not_saved_goes_below_the_saved_models(mpg_run):
+    _, _, result = mpg_run
+    singles = result.leaderboard[result.leaderboard["model"] != ENSEMBLE]
+    row = {**result.leaderboard.iloc[0].to_dict(), "model": ENSEMBLE, "score": 0.0, "status": "not clearly better than ridge"}
+    board = _with_ensemble(singles, row)
+    assert list(board["model"]) == [*singles["model"], ENSEMBLE], "a higher score, but not saved: last"
+    board = _with_ensemble(singles, {**row, "status": "ok"})
+    assert board["model"].iloc[0] == ENSEMBLE
 
 
 def neg_rmse(y, p):
