@@ -1,6 +1,8 @@
 """The run directory: checksums catch corruption; loading gives the same model."""
 
+import copy
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,11 +11,20 @@ from sklearn.datasets import load_diabetes
 import automl
 
 
-@pytest.fixture
-def run(tmp_path):
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
     X, y = load_diabetes(return_X_y=True, as_frame=True)
-    result = automl.fit_best(X, y, models=["ridge", "random_forest"], n_trials=2, cv=3, path=tmp_path / "run")
-    return result, X
+    path = tmp_path_factory.mktemp("fitted") / "run"
+    return automl.fit_best(X, y, models=["ridge", "random_forest"], n_trials=2, cv=3, path=path), X
+
+
+@pytest.fixture
+def run(fitted, tmp_path):
+    """The fitted run, its directory copied for this test alone (tests here damage it)."""
+    result, X = fitted
+    own = copy.copy(result)
+    own.path = shutil.copytree(result.path, tmp_path / "run")
+    return own, X
 
 
 def test_load_gives_identical_predictions(run):

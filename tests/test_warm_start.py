@@ -89,7 +89,7 @@ def test_models_missing_from_the_saved_run_start_cold(cancer, tmp_path):
     X, y = cancer
     only_lr = automl.fit_best(X[:200], y[:200], models=["logistic_regression"], n_trials=2, cv=3, time_budget=None, path=tmp_path / "lr")
     result = automl.fit_best(
-        X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, warm_start=only_lr,
+        X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, warm_start=only_lr, ensemble=False,
     )
     assert result.manifest["warm_start"]["enqueued"] == {"logistic_regression": 2}
     forest = result.trials[result.trials["model"] == "random_forest"].sort_values("number")
@@ -128,7 +128,7 @@ def test_cli_warm_start(cancer, previous_run, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
         [AUTOML, "fit", str(data), "--target", "diagnosis", "--models", ",".join(MODELS), "--n-trials", "2",
-         "--cv", "3", "--path", str(run), "--warm-start", str(previous_run)],
+         "--cv", "3", "--path", str(run), "--warm-start", str(previous_run), "--no-ensemble"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert done.returncode == 0, done.stderr
