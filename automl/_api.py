@@ -681,9 +681,10 @@ def _refit_winner(
 
 
 def _ensemble_reserve(searches: list[ModelSearch], scale: float) -> float:
-    """Expected seconds to refit the best models after the winner, should an ensemble use them."""
+    """Expected seconds to refit an ensemble of the best models: the best one again (its own
+    refit stays reserved, should the ensemble fail) and the next ``ENSEMBLE_RESERVE_MODELS``."""
     scored = sorted((s for s in searches if s.best is not None), key=lambda s: -s.best)
-    return sum(s.typical_refit_seconds(scale) for s in scored[1:1 + ENSEMBLE_RESERVE_MODELS])
+    return sum(s.typical_refit_seconds(scale) for s in scored[:1 + ENSEMBLE_RESERVE_MODELS])
 
 
 @dataclasses.dataclass
@@ -716,8 +717,10 @@ def _refit_ensemble(
     if best is None:
         return None
     refits = 2 if with_test else 1
-    # optional, so within the budget itself: the grace after it is for the best model's refit
-    until = deadline if math.isfinite(deadline) else hard_deadline
+    # optional, so within the budget itself, and leaving time to refit the best model should it
+    # fail (a worker replaced during the search must import its libraries again, e.g. TensorFlow)
+    fallback = REFIT_MARGIN * refits * best.typical_refit_seconds(scale)
+    until = deadline - fallback if math.isfinite(deadline) else hard_deadline
     spare = until - started - SAVE_ALLOWANCE
     if spare <= 0:
         logger.info("no time left to consider an ensemble")
@@ -727,8 +730,12 @@ def _refit_ensemble(
     def refit_seconds(model: str) -> float:
         return max(by_name[model].typical_refit_seconds(scale), 0.01)
 
+    def member_refit_seconds(member) -> float:
+        # the trial's own slowest fold: a member may be far slower than its model's median trial
+        return max(member.fit_seconds * scale, refit_seconds(member.model))
+
     def needed(selection: Selection) -> float:
-        return REFIT_MARGIN * refits * sum(refit_seconds(m.model) for m in selection.members)
+        return REFIT_MARGIN * refits * sum(member_refit_seconds(m) for m in selection.members)
 
     def affordable(selection: Selection) -> bool:
         return not math.isfinite(until) or needed(selection) <= until - time.monotonic() - SAVE_ALLOWANCE
@@ -743,7 +750,7 @@ def _refit_ensemble(
     try:
         first = selection = select_ensemble(pool, score, max_seconds=SELECTION_SHARE * spare, seed=context.seed)
         while wins(selection) and not affordable(selection):
-            slowest = max({m.model for m in selection.members}, key=refit_seconds)
+            slowest = max(selection.members, key=member_refit_seconds).model
             logger.info("refitting an ensemble with %s would not fit in the time left: choosing without it", slowest)
             excluded.add(slowest)
             selection = select_ensemble(
@@ -776,7 +783,7 @@ def _refit_ensemble(
         return outcome
     logger.info("ensemble of %s: CV %.4f beats %s (%.4f); refitting it", members, selection.score, best.name, best.best)
     seconds = until - time.monotonic() - SAVE_ALLOWANCE
-    member_seconds = [refit_seconds(m.model) for m in selection.members]
+    member_seconds = [member_refit_seconds(m) for m in selection.members]
     try:
         pipelines = []
         for member, expected in zip(selection.members, member_seconds):

@@ -77,6 +77,8 @@ class Candidate:
     score: float
     params: dict
     predictions: tuple[np.ndarray, ...]
+    #: seconds its slowest fold took to fit: what its refit is expected from
+    fit_seconds: float = 0.0
 
 
 class PredictionPool:
@@ -99,12 +101,15 @@ class PredictionPool:
     def affordable(n_rows: int, n_classes: int) -> bool:
         return n_rows * max(n_classes, 1) <= MAX_POOL_CELLS
 
-    def add(self, model: str, number: int, score: float, params: dict, predictions: list[np.ndarray | None]) -> None:
+    def add(
+        self, model: str, number: int, score: float, params: dict, predictions: list[np.ndarray | None],
+        fit_seconds: float = 0.0,
+    ) -> None:
         """Keep the trial if it is among its model's ``per_model`` best; a trial with a fold
         that gave no predictions (or not one per fold) is not a candidate."""
         if len(predictions) != len(self.fold_targets) or any(p is None for p in predictions):
             return
-        candidate = Candidate(model, number, score, dict(params), tuple(predictions))
+        candidate = Candidate(model, number, score, dict(params), tuple(predictions), float(fit_seconds))
         with self._lock:
             kept = self._kept.setdefault(model, [])
             kept.append(candidate)

@@ -508,7 +508,7 @@ def _run_trial(
         search.best = value if search.best is None else max(search.best, value)
         search.durations.append(duration)
         if pool is not None:
-            pool.add(search.name, frozen.number, value, frozen.params, predictions)
+            pool.add(search.name, frozen.number, value, frozen.params, predictions, max(fit_seconds, default=0.0))
     elif state == TrialState.PRUNED:
         frozen = study.tell(trial, state=TrialState.PRUNED)
         search.durations.append(duration)
