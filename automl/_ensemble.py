@@ -56,11 +56,15 @@ def fold_predictions(model, X, classes) -> np.ndarray | None:
 
 
 def _aligned_proba(model, X, classes) -> np.ndarray:
-    values = np.asarray(model.predict_proba(X), dtype=np.float64)
-    own = list(model.classes_)
-    if own == list(classes):
+    return align_class_columns(np.asarray(model.predict_proba(X), dtype=np.float64), model.classes_, classes)
+
+
+def align_class_columns(values: np.ndarray, own, classes) -> np.ndarray:
+    """Per-class columns ``values`` (in the order of ``own``) in the order of ``classes``; a
+    class that a model never saw (a fold or sample that lacked it) gets a column of zeros."""
+    own, classes = list(own), list(classes)
+    if values.ndim != 2 or own == classes:
         return values
-    # a fold (or a refit sample) that lacked a class: that class gets probability 0
     aligned = np.zeros((len(values), len(classes)))
     index = {c: j for j, c in enumerate(classes)}
     for j, c in enumerate(own):

@@ -24,7 +24,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._api import _fingerprint, _split_test
 from ._data import Column, as_table, prepare_target
-from ._ensemble import ENSEMBLE, make_ensemble
+from ._ensemble import ENSEMBLE, align_class_columns, make_ensemble
 from ._exceptions import InputError
 from ._metrics import resolve_scorer
 from ._plugins import collect_models, get_plugin_manager
@@ -257,13 +257,7 @@ def _registered(name: str, plugins: Iterable[object]):
 def _class_scores(pipeline, rows: pd.DataFrame, kind: str, classes: list) -> np.ndarray:
     """Probabilities (or decision values) in the column order of ``classes``."""
     values = pipeline.predict_proba(rows) if kind == "probability" else pipeline.decision_function(rows)
-    own = list(pipeline.classes_)
-    if values.ndim == 2 and own != classes:  # a fold that lacks a class: align the columns
-        aligned = np.zeros((len(values), len(classes)))
-        for j, c in enumerate(own):
-            aligned[:, classes.index(c)] = values[:, j]
-        return aligned
-    return values
+    return align_class_columns(values, pipeline.classes_, classes)  # a fold may lack a class
 
 
 def _importance_table(schema: list[Column], importances: np.ndarray) -> pd.DataFrame:
