@@ -178,6 +178,8 @@ def fit_best(
         logger.warning("n_jobs=%d is more than the %d cores available: trials will compete for them", n_workers, cores)
     if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)) or memory_limit <= 0):
         raise InputError(f"memory_limit must be a positive number of megabytes (or None), got {memory_limit!r}")
+    if not isinstance(ensemble, bool):
+        raise InputError(f"ensemble must be True or False, got {ensemble!r}")
     if resume and path is None:
         raise InputError("resume=True needs path=, the run directory to continue")
     deadline = started + time_budget if time_budget is not None else math.inf

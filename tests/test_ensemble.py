@@ -130,3 +130,10 @@ def test_the_pool_keeps_each_models_best_complete_trials():
     single = PredictionPool(targets, classes=None)
     single.add("a", 0, -0.1, {}, targets)
     assert select_ensemble(single, neg_rmse) is None
+
+
+def test_ensemble_must_be_a_bool(tmp_path):
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    with pytest.raises(automl.InputError, match="ensemble must be True or False, got 'yes'"):
+        automl.fit_best(X, y, n_trials=1, time_budget=None, path=tmp_path / "run", ensemble="yes")
+    assert not (tmp_path / "run").exists()
