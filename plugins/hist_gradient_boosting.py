@@ -32,8 +32,22 @@ def _search_space(trial, context):
     return params
 
 
+class ClassWeightedBoostingClassifier(HistGradientBoostingClassifier):
+    """scikit-learn's classifier, but its bins are cut at the quantiles of the rows as they are.
+
+    scikit-learn (1.6 on) cuts the bins at weighted quantiles when classes are weighted
+    (``class_weight="balanced"``): about 0.1 s per numeric column with more distinct values than
+    bins, in every fit, whatever the rows, a cost it pays in one thread. On a 30-column table
+    of a few hundred rows that is 4 s for a fit that otherwise takes 0.2 s. The class weights
+    still weigh every gradient; only the bin edges ignore them.
+    """
+
+    def _bin_data(self, X, sample_weight, is_training_data):
+        return super()._bin_data(X, None, is_training_data)
+
+
 def _build(params, context):
-    cls = HistGradientBoostingRegressor if context.task == "regression" else HistGradientBoostingClassifier
+    cls = HistGradientBoostingRegressor if context.task == "regression" else ClassWeightedBoostingClassifier
     threads = max(1, min(context.n_jobs, context.n_samples // ROWS_PER_THREAD))
     # boosted in batches of iterations, so that a fit stops in time with fewer of them
     return TimeLimitedBoosting(cls(**params, random_state=context.seed), max_seconds=context.time_limit, n_threads=threads)

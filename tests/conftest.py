@@ -1,11 +1,18 @@
 import gzip
 import os
+import signal
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# A shell's background job (`cmd &`, nohup) starts with SIGINT ignored, and child processes
+# inherit that: the Ctrl-C tests would then send a signal `automl fit` rightly leaves ignored.
+# Give this process (and so the processes the tests start) Python's usual Ctrl-C handling.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
 

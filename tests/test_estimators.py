@@ -11,7 +11,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 import automl
 
-FAST = dict(models=["logistic_regression", "random_forest"], n_trials=1, cv=3, time_budget=60)
+FAST = dict(models=["logistic_regression", "hist_gradient_boosting"], n_trials=1, cv=3, time_budget=60)
 
 
 def test_classifier_in_cross_val_score_and_pipeline():
@@ -27,7 +27,7 @@ def test_classifier_in_cross_val_score_and_pipeline():
     assert list(fitted.classes_) == [0, 1, 2]
     assert fitted.predict_proba(X).shape == (150, 3)
     # both models, and the ensemble of their trials when it was considered
-    assert set(fitted.leaderboard_["model"]) - {"ensemble"} == {"logistic_regression", "random_forest"}
+    assert set(fitted.leaderboard_["model"]) - {"ensemble"} == {"logistic_regression", "hist_gradient_boosting"}
 
 
 def test_clone_keeps_parameters():

@@ -22,7 +22,7 @@ from automl.plugins.mlflow_tracking import MLflowTracker  # noqa: E402
 AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"
 PARENT = "mlflow.parentRunId"
 ENVIRONMENT = ("AUTOML_MLFLOW_TRACKING_URI", "AUTOML_MLFLOW", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")
-MODELS = ["logistic_regression", "random_forest"]
+MODELS = ["logistic_regression", "hist_gradient_boosting"]
 
 
 def store(path: Path) -> str:
@@ -86,7 +86,7 @@ def test_parent_run_holds_the_settings_the_scores_and_the_tables(tracked, tmp_pa
     else:
         winner_params = {f"best.{k}": str(v) for k, v in result.params.items()}
     assert parent.data.params == {
-        "task": "binary", "metric": "roc_auc", "models": "logistic_regression,random_forest", "n_rows": "569",
+        "task": "binary", "metric": "roc_auc", "models": "logistic_regression,hist_gradient_boosting", "n_rows": "569",
         "n_columns": "30", "time_budget": "None", "n_trials": "3", "seed": "0",
         "best_model": result.model_name, **winner_params,
     }

@@ -45,7 +45,7 @@ def test_observers_see_the_whole_run(tmp_path):
     recorder, records = Recorder(), OnlyRecords()
     with pytest.warns(RuntimeWarning, match="plugin .* raised in automl_trial_completed: RuntimeError: tracking server down"):
         result = automl.fit_best(
-            X, y, models=["logistic_regression", "random_forest"], n_trials=3, cv=3,
+            X, y, models=["logistic_regression", "hist_gradient_boosting"], n_trials=3, cv=3,
             plugins=[recorder, records, Broken()], path=tmp_path / "run",
         )
     kinds = [kind for kind, _ in recorder.events]
@@ -53,7 +53,7 @@ def test_observers_see_the_whole_run(tmp_path):
     assert kinds.count("trial") == len(result.trials) == 6
     run = recorder.events[0][1]
     assert isinstance(run, automl.RunInfo)
-    assert run.models == ("logistic_regression", "random_forest") and run.path == tmp_path / "run"
+    assert run.models == ("logistic_regression", "hist_gradient_boosting") and run.path == tmp_path / "run"
     assert run.task == "binary" and run.metric == "roc_auc" and run.n_rows == len(X)
     trials = [event for kind, event in recorder.events if kind == "trial"]
     assert all(isinstance(t, automl.TrialRecord) for t in trials)

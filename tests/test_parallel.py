@@ -92,4 +92,5 @@ def test_ctrl_c_with_two_workers_saves_and_leaves_no_trial_running(cancer, tmp_p
     for name in result.manifest["studies"].values():
         states = {t.state for t in optuna.load_study(study_name=name, storage=storage).trials}
         assert optuna.trial.TrialState.RUNNING not in states
-    assert pd.read_csv(run / "trials.csv")["worker"].nunique() == 2
+    # both workers ran trials (a worker replaced after a trial timed out has a new pid, so >= 2)
+    assert pd.read_csv(run / "trials.csv")["worker"].nunique() >= 2

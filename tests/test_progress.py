@@ -17,7 +17,7 @@ from sklearn.datasets import load_breast_cancer
 import automl
 
 AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"
-MODELS = ["logistic_regression", "random_forest"]
+MODELS = ["logistic_regression", "hist_gradient_boosting"]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def penguins(tmp_path_factory):
     folder = tmp_path_factory.mktemp("penguins")
     read_bundled("penguins").to_csv(folder / "penguins.csv", index=False)
     table = pd.read_csv(folder / "penguins.csv")  # as `automl report --data` will read it
-    return fit(table, "species", ["logistic_regression", "random_forest"], folder / "run"), table, folder / "penguins.csv"
+    return fit(table, "species", ["logistic_regression", "hist_gradient_boosting"], folder / "run"), table, folder / "penguins.csv"
 
 
 @pytest.fixture(scope="module")

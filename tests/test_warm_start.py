@@ -15,7 +15,7 @@ from automl import hookimpl
 from automl._plugins import collect_models
 
 AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"
-MODELS = ["logistic_regression", "random_forest"]
+MODELS = ["logistic_regression", "hist_gradient_boosting"]
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +92,11 @@ def test_models_missing_from_the_saved_run_start_cold(cancer, tmp_path):
         X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, warm_start=only_lr, ensemble=False,
     )
     assert result.manifest["warm_start"]["enqueued"] == {"logistic_regression": 2}
-    forest = result.trials[result.trials["model"] == "random_forest"].sort_values("number")
-    assert len(forest) == 2 and (forest["state"] == "complete").all()
+    boosting = result.trials[result.trials["model"] == "hist_gradient_boosting"].sort_values("number")
+    assert len(boosting) == 2 and (boosting["state"] == "complete").all()
     # a model the saved run did not try begins with its defaults, as in a cold run
-    defaults = collect_models(automl.get_plugin_manager())["random_forest"].spec.default_params
-    assert forest["params"].iloc[0] == defaults
+    defaults = collect_models(automl.get_plugin_manager())["hist_gradient_boosting"].spec.default_params
+    assert boosting["params"].iloc[0] == defaults
 
 
 def test_warm_start_from_another_task_is_refused_before_anything_is_written(previous_run, tmp_path):
