@@ -35,11 +35,10 @@ def _search_space(trial, context):
 class ClassWeightedBoostingClassifier(HistGradientBoostingClassifier):
     """scikit-learn's classifier, but its bins are cut at the quantiles of the rows as they are.
 
-    scikit-learn (1.6 on) cuts the bins at weighted quantiles when classes are weighted
-    (``class_weight="balanced"``): about 0.1 s per numeric column with more distinct values than
-    bins, in every fit, whatever the rows, a cost it pays in one thread. On a 30-column table
-    of a few hundred rows that is 4 s for a fit that otherwise takes 0.2 s. The class weights
-    still weigh every gradient; only the bin edges ignore them.
+    scikit-learn 1.9 cuts the bins at weighted quantiles whenever rows are weighted, as
+    ``class_weight="balanced"`` does: about 0.1 s per numeric column with more distinct values
+    than bins, in every fit, however few the rows (a fit on 380 rows x 30 columns: 4.5 s
+    instead of 0.35 s). The weights still weigh every gradient; only the bin edges ignore them.
     """
 
     def _bin_data(self, X, sample_weight, is_training_data):
