@@ -109,7 +109,11 @@ class WorkerRunner:
         started = time.monotonic()
         ctx = _context()
         parent_conn, child_conn = ctx.Pipe()
-        process = ctx.Process(target=_worker.main, args=(child_conn, self.threads), daemon=True, name="automl-worker")
+        # TensorFlow's C++ start-up lines are noise to all but someone debugging (automl -vv)
+        native_logs = logging.getLogger("tensorflow").isEnabledFor(logging.DEBUG)
+        process = ctx.Process(
+            target=_worker.main, args=(child_conn, self.threads, native_logs), daemon=True, name="automl-worker"
+        )
         with _main_module_hidden():
             process.start()
         child_conn.close()

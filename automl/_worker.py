@@ -8,9 +8,13 @@ The parent never imports TensorFlow; a Keras model is built, trained and pickled
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
 import io
 import os
 import signal
+import sys
 import time
 import traceback
 
@@ -28,6 +32,67 @@ def limit_threads(threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
+
+
+@contextlib.contextmanager
+def _native_stderr_hidden():
+    """Send what native code writes to file descriptor 2 to /dev/null for the duration.
+
+    Python's own errors still reach the parent: they travel over the pipe, not standard error.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()  # what Python wrote meanwhile goes where the native lines went
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Runs the first ``import tensorflow`` of this process, and TensorFlow's device probe, with
+    native standard error hidden.
+
+    TensorFlow's C++ start-up lines (the oneDNN notice, absl's "All log messages before
+    absl::InitializeLog()", "Could not find cuda drivers", the "failed call to cuInit" error) are
+    written before or beside the C++ logging that ``TF_CPP_MIN_LOG_LEVEL`` filters, so no
+    variable hides them. A finder, rather than importing TensorFlow up front, because most workers
+    never train a network and the import takes seconds. GPUs are left as they are: only the
+    messages are hidden.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once; the other finders locate the real package
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """``loader``, with its module executed under :func:`_native_stderr_hidden`."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with _native_stderr_hidden():
+            self._loader.exec_module(module)
+            # the CUDA probe (and its cuInit error on a machine without a GPU) runs at the first
+            # device query, not at import: make it happen here, while the lines are hidden
+            module.config.list_physical_devices()
+
+    def __getattr__(self, name):  # resource readers and the like: the real loader's
+        return getattr(self._loader, name)
 
 
 class _State:
@@ -112,11 +177,16 @@ def _refit(state: _State, payload: bytes, on_search_rows: bool, max_rows: int | 
 HANDLERS = {"data": _set_data, "fold": _fit_fold, "refit": _refit}
 
 
-def main(conn, threads: int) -> None:
-    """The worker's loop: answer requests until the pipe closes."""
+def main(conn, threads: int, native_logs: bool = False) -> None:
+    """The worker's loop: answer requests until the pipe closes.
+
+    :param native_logs: let TensorFlow's C++ start-up lines through (the parent logs at debug).
+    """
     # Ctrl-C reaches the whole process group; the parent decides what an interrupt means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
+    if not native_logs and "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
     from joblib import parallel_config
 
     # a daemon process cannot start loky's worker processes: models' n_jobs use threads here

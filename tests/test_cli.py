@@ -79,3 +79,28 @@ def test_errors_are_one_clear_line_and_exit_2(wine_csv, tmp_path):
     assert "Traceback" not in done.stderr
     done = automl_cli("predict", str(tmp_path / "missing-run"), str(path), check=False)
     assert done.returncode == 2 and "manifest.json is missing" in done.stderr
+
+
+#: TensorFlow's C++ start-up lines, which a newcomer's first `automl fit` used to print.
+TENSORFLOW_NOISE = (
+    "oneDNN custom operations are on",
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "Could not find cuda drivers",
+    "failed call to cuInit",
+)
+
+
+def test_a_keras_fit_prints_no_tensorflow_start_up_lines(tmp_path):
+    """The README's first command, with the Keras model and TensorFlow's variables unset as on a
+    fresh machine (the suite's conftest sets TF_CPP_MIN_LOG_LEVEL): no C++ log lines."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TF_")}
+    penguins = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "penguins.csv.gz"
+    done = subprocess.run(
+        [AUTOML, "fit", str(penguins), "--target", "species", "--models", "keras_mlp", "--n-trials", "1",
+         "--cv", "2", "--no-ensemble", "--time-budget", "120", "--path", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "best: keras_mlp" in done.stdout  # TensorFlow was imported and trained in the worker
+    output = done.stdout + done.stderr
+    assert [line for line in TENSORFLOW_NOISE if line in output] == [], done.stderr
