@@ -37,9 +37,11 @@ def _built(name, task, size):
     return spec.build({**replay(spec, spec.default_params, ctx), **size}, ctx)
 
 
-# both wrappers, as a classifier and as a regressor (the other two pairings pass too; left out for time)
+# both wrappers, each as a classifier and as a regressor
 @parametrize_with_checks([
     _built("hist_gradient_boosting", "binary", {"max_iter": 20}),
+    _built("hist_gradient_boosting", "regression", {"max_iter": 20}),
+    _built("extra_trees", "binary", {"n_estimators": 20}),
     _built("extra_trees", "regression", {"n_estimators": 20}),
 ])
 def test_sklearn_estimator_checks(estimator, check):
