@@ -90,9 +90,13 @@ def test_regression_diabetes_with_held_out_test_score():
     winner_row = result.leaderboard[result.leaderboard["model"] == result.model_name].iloc[0]
     assert winner_row["test_score"] == pytest.approx(result.test_score)
     assert result.manifest["test_score"] == pytest.approx(result.test_score)
-    # the final model is refit on all rows
+    # the final model is refit on all rows: not on the 353 search rows (the test score's refit), nor a
+    # fold's 235. Each pipeline's imputer learned the medians of all 442 (no subset has them all).
+    assert result.manifest["refit_rows"] == len(X)
     pipelines = result.model.estimators_ if result.model_name == ENSEMBLE else [result.model]
-    assert all(p.named_steps["prepare"].transformer_ is not None for p in pipelines)
+    for pipeline in pipelines:
+        imputer = pipeline.named_steps["prepare"].transformer_.named_transformers_["numeric"][0]
+        np.testing.assert_allclose(imputer.statistics_, X.median().to_numpy(), rtol=1e-12, atol=0)
     assert result.predict(X).dtype == np.float64
 
 
