@@ -17,6 +17,10 @@ score, whichever is larger. The spread alone can be tiny on an easy problem, and
 margin alone ignores how noisy the metric is on this problem; the larger of the two flags only a
 drop that neither explains. The margin scales with the metric (0.045 for an AUC of 0.9, 50 for an
 RMSE of 1000), so it suits every scikit-learn scorer, all of which are "greater is better".
+
+A training column without a drift measure is never left out in silence: ``Evaluation.not_checked``
+names it with the reason (dropped at fit time, so unused by the model; or its training profile
+failed or was not recorded), and the report and the verdict line say so.
 """
 
 from __future__ import annotations
@@ -42,11 +46,13 @@ from ._result import Result
 __all__ = [
     "DRIFT_COLUMNS",
     "EPSILON",
+    "NOT_CHECKED_COLUMNS",
     "RELATIVE_DROP",
     "Evaluation",
     "drift_table",
     "evaluate",
     "population_stability_index",
+    "unchecked_columns",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,8 @@ EPSILON = 1e-4
 RELATIVE_DROP = 0.05
 #: Columns of :attr:`Evaluation.drift`.
 DRIFT_COLUMNS = ["column", "kind", "psi", "missing_train", "missing_new", "unseen", "status", "detail"]
+#: Columns of :attr:`Evaluation.not_checked`.
+NOT_CHECKED_COLUMNS = ["column", "kind", "reason"]
 #: Fewer new rows than this make PSI and the score noisy: a warning says so.
 FEW_ROWS = 200
 #: Drifted columns named in the verdict line, at most.
@@ -94,6 +102,9 @@ class Evaluation:
         when the run has no data profile (saved before profiles were recorded).
     :ivar psi_threshold: a column drifts when its PSI is above this...
     :ivar unseen_threshold: ...or when more than this share of its rows hold unseen levels.
+    :ivar not_checked: one row per training column that has no drift measure (columns
+        ``NOT_CHECKED_COLUMNS``: name, kind at fit time, why), in training order; every column
+        when the run has no data profile.
     """
 
     verdict: str
@@ -106,6 +117,7 @@ class Evaluation:
     drift: pd.DataFrame | None
     psi_threshold: float
     unseen_threshold: float
+    not_checked: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=NOT_CHECKED_COLUMNS))
 
     @property
     def drifted(self) -> list[str]:
@@ -117,6 +129,11 @@ class Evaluation:
     @property
     def degraded(self) -> bool:
         return self.verdict == "degraded"
+
+    @property
+    def unchecked_used(self) -> list[str]:
+        """Names of the columns the model uses that have no drift measure: their drift goes unseen."""
+        return self.not_checked.loc[self.not_checked["kind"] != "dropped", "column"].tolist()
 
     def score_line(self) -> str:
         spread = f" ± {self.cv_std:.4f}" if self.cv_std is not None else ""
@@ -146,18 +163,33 @@ class Evaluation:
         rule = f"PSI > {self.psi_threshold:g} or unseen > {self.unseen_threshold:.0%}"
         drifted = self.drift[self.drift["status"] == "drift"]
         if drifted.empty:
-            return f"none of {len(self.drift)} columns drifted (PSI ≤ {self.psi_threshold:g}, unseen ≤ {self.unseen_threshold:.0%})"
+            return (
+            f"none of {len(self.drift)} columns drifted (PSI ≤ {self.psi_threshold:g}, unseen ≤ {self.unseen_threshold:.0%})"
+            + self._unchecked_summary()
+        )
         named = [
             f"{row.column} {row.psi:.2f}" + (f" (unseen {row.unseen:.0%})" if row.unseen > self.unseen_threshold else "")
             for row in drifted.head(NAMED_IN_VERDICT).itertuples()
         ]
         more = ", …" if len(drifted) > NAMED_IN_VERDICT else ""
-        return f"{len(drifted)} of {len(self.drift)} columns drifted ({rule}): {', '.join(named)}{more}"
+        return f"{len(drifted)} of {len(self.drift)} columns drifted ({rule}): {', '.join(named)}{more}" + self._unchecked_summary()
+
+    def _unchecked_summary(self) -> str:
+        """Names the used columns that went unchecked; dropped ones are listed in the report only."""
+        unchecked = self.unchecked_used
+        if not unchecked:
+            return ""
+        more = ", …" if len(unchecked) > NAMED_IN_VERDICT else ""
+        return (
+            f"; {len(unchecked)} column(s) the model uses not checked (no training profile): "
+            f"{', '.join(unchecked[:NAMED_IN_VERDICT])}{more}"
+        )
 
     def report(self) -> str:
-        """The score line, the drift table and the verdict line, as the ``automl evaluate`` command prints them."""
+        """The score line, the drift table, the columns not checked and the verdict line, as the
+        ``automl evaluate`` command prints them."""
         parts = [self.score_line(), ""]
-        if self.drift is not None:
+        if self.drift is not None:  # else no column was checked, and the verdict line says why
             rows = [["column", "kind", "psi", "missing", "unseen", "status", "detail"]] + [
                 [
                     row.column, row.kind, f"{row.psi:.3f}", f"{row.missing_train:.0%}→{row.missing_new:.0%}",
@@ -166,8 +198,20 @@ class Evaluation:
                 for row in self.drift.itertuples()
             ]
             parts += [*_aligned(rows, right={2, 4}), ""]
+            if len(self.not_checked):
+                rows = [["not checked", "kind", "why"]] + [[r.column, r.kind, r.reason] for r in self.not_checked.itertuples()]
+                parts += [*_aligned(rows, right=set()), ""]
         parts.append(self.verdict_line())
         return "\n".join(parts)
+
+    def table(self) -> pd.DataFrame:
+        """Every training column: the drift rows, then one row per column not checked (status
+        ``"not checked"``, the reason as its detail), as ``automl evaluate -o FILE.csv`` writes them."""
+        unchecked = self.not_checked.rename(columns={"reason": "detail"}).assign(status="not checked")
+        parts = [frame for frame in (self.drift, unchecked) if frame is not None and len(frame)]
+        if not parts:
+            return pd.DataFrame(columns=DRIFT_COLUMNS)
+        return pd.concat(parts, ignore_index=True).reindex(columns=DRIFT_COLUMNS)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary: the scores, the verdict and the drift table as records."""
@@ -179,10 +223,14 @@ class Evaluation:
                 {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
                 for row in self.drift.to_dict(orient="records")
             ],
+            "not_checked": self.not_checked.to_dict(orient="records"),
         }
 
     def __repr__(self) -> str:
-        return f"<Evaluation {self.verdict}: {self.metric}={self.score:.4f} (CV {self.cv_score:.4f}), drifted={self.drifted}>"
+        return (
+            f"<Evaluation {self.verdict}: {self.metric}={self.score:.4f} (CV {self.cv_score:.4f}), drifted={self.drifted}, "
+            f"not checked={self.not_checked['column'].tolist()}>"
+        )
 
 
 def _aligned(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -248,14 +296,44 @@ def evaluate(
         drift = None
     else:
         drift = drift_table(profile, schema, table, psi_threshold, unseen_threshold)
+    not_checked = unchecked_columns(manifest)
+    unused = not_checked["kind"] == "dropped"
+    if profile is not None and not unused.all():
+        logger.warning(
+            "drift not checked for %d column(s) the model uses: %s", int((~unused).sum()),
+            "; ".join(f"{r.column} ({r.reason})" for r in not_checked[~unused].itertuples()),
+        )
     drifted = drift is not None and bool((drift["status"] == "drift").any())
     verdict = "degraded" if degraded else "drift" if drifted else "ok"
     logger.info("evaluated %s on %d rows: %s %.4f (CV %.4f), verdict %s", result.model_name, len(table), result.metric, score, cv_score, verdict)
     return Evaluation(
         verdict=verdict, metric=result.metric, score=score, cv_score=cv_score, cv_std=cv_std,
         allowed_drop=float(max_score_drop), n_rows=len(table), drift=drift,
-        psi_threshold=float(psi_threshold), unseen_threshold=float(unseen_threshold),
+        psi_threshold=float(psi_threshold), unseen_threshold=float(unseen_threshold), not_checked=not_checked,
     )
+
+
+def unchecked_columns(manifest: dict[str, Any]) -> pd.DataFrame:
+    """The run's training columns that have no drift measure, and why (columns ``NOT_CHECKED_COLUMNS``,
+    in training order): dropped at fit time, or no training profile (failed, or not recorded)."""
+    profile = manifest.get("data_profile")
+    profiled = profile["columns"] if profile is not None else {}
+    failed = profile.get("skipped", {}) if profile is not None else {}  # older runs did not record it
+    rows = []
+    for column in manifest.get("columns", []):
+        name, kind = column["name"], column["kind"]
+        if name in profiled:
+            continue
+        if kind == "dropped":
+            reason = f"not used by the model (dropped at fit time: {column.get('note') or 'no reason recorded'})"
+        elif profile is None:
+            reason = "the run has no data profile (saved by an older automl)"
+        elif name in failed:
+            reason = f"its training profile failed at fit time: {failed[name]}"
+        else:
+            reason = "no training profile was recorded for it at fit time"
+        rows.append({"column": name, "kind": kind, "reason": reason})
+    return pd.DataFrame(rows, columns=NOT_CHECKED_COLUMNS)
 
 
 def drift_table(

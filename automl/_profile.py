@@ -17,6 +17,9 @@ actually sees. Profile of one column (``"data_profile"["columns"][name]`` in the
       levels   the 50 most frequent levels as text -> share of all rows
       other    share of rows in the other training levels
       n_levels number of distinct training levels (more than 50: the level list is incomplete)
+
+A column whose summary fails is named in ``"data_profile"["skipped"]`` (name -> the error), so
+that ``automl.evaluate`` can say why it does not check that column.
 """
 
 from __future__ import annotations
@@ -46,10 +49,10 @@ DIGITS = 6
 def profile_table(table: pd.DataFrame, schema: list[Column]) -> dict[str, Any]:
     """Summarise each non-dropped column of ``table`` (as described by ``schema``).
 
-    :return: a JSON-serialisable dict ``{"format", "n_rows", "columns": {name: profile}}``; the
-        profile of a column is described in this module's docstring.
+    :return: a JSON-serialisable dict ``{"format", "n_rows", "columns": {name: profile},
+        "skipped": {name: error}}``; the profile of a column is described in this module's docstring.
     """
-    columns = {}
+    columns, skipped = {}, {}
     for col in schema:
         if col.kind == "dropped":
             continue
@@ -58,9 +61,10 @@ def profile_table(table: pd.DataFrame, schema: list[Column]) -> dict[str, Any]:
             summary = _profile_categorical(values) if col.kind == "categorical" else _profile_numeric(values)
         except Exception as exc:  # noqa: BLE001 - a summary is never worth losing the finished search
             logger.warning("column %r is left out of the data profile (no drift check for it): %s", col.name, exc)
+            skipped[col.name] = f"{type(exc).__name__}: {exc}"
             continue
         columns[col.name] = {"kind": col.kind, **summary}
-    return {"format": PROFILE_FORMAT, "n_rows": len(table), "columns": columns}
+    return {"format": PROFILE_FORMAT, "n_rows": len(table), "columns": columns, "skipped": skipped}
 
 
 def column_values(series: pd.Series, col: Column) -> pd.Series | np.ndarray:

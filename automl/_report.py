@@ -534,17 +534,37 @@ class _Page:
             rows.append(("classes", shown_classes))
         if m.get("test_size") is not None:
             rows.append(("held out for the test score", f"{_share(m['test_size'])} of the rows"))
+        summary, drift_checks = self._drift_checks(used)
+        rows.append(("drift checks (automl evaluate)", summary))
         table = _table(
-            ["column", "dtype", "treatment", "note"],
-            [[c.get("name"), c.get("dtype"), _treatment(c), c.get("note") or ""] for c in columns],
+            ["column", "dtype", "treatment", "note", "drift check"],
+            [[c.get("name"), c.get("dtype"), _treatment(c), c.get("note") or "", drift_checks[c.get("name")]] for c in columns],
             classes=["dropped" if c.get("kind") == "dropped" else "" for c in columns],
         )
         return _pairs(rows) + "<h3>Columns</h3>" + table + (
             '<p class="caption">How the run prepared each input column (inside every model\'s pipeline, fitted per '
             "fold): <em>numeric</em> columns are imputed with the median (plus a missing-value indicator where 5 or more rows miss it), "
             "<em>categorical</em> ones encoded (one-hot or ordinal, by model), <em>datetime</em> ones turned into "
-            "calendar parts; <em>dropped</em> columns (greyed) are not used.</p>"
+            "calendar parts; <em>dropped</em> columns (greyed) are not used. <em>drift check</em>: whether "
+            "<code>automl evaluate</code> can compare the column with its training profile, and if not, why.</p>"
         )
+
+    def _drift_checks(self, used: list[dict]) -> tuple[str, dict[str, str]]:
+        """One line on the drift checks ``automl evaluate`` can make, and column name -> "yes" or why
+        it does not check that column."""
+        from ._evaluate import unchecked_columns
+
+        unchecked = unchecked_columns(self.manifest)
+        checks = {c.get("name"): "yes" for c in self.manifest.get("columns", [])}
+        checks.update(zip(unchecked["column"], "no: " + unchecked["reason"]))
+        missing = unchecked.loc[unchecked["kind"] != "dropped", "column"].tolist()
+        if self.manifest.get("data_profile") is None:
+            summary = "none: the run has no data profile (saved by an older automl)"
+        elif missing:
+            summary = f"{len(used) - len(missing)} of {len(used)} used columns; not checked: {', '.join(missing)}"
+        else:
+            summary = f"all {len(used)} used columns"
+        return summary, checks
 
     def _run(self) -> str:
         m, r = self.manifest, self.result

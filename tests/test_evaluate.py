@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import read_bundled
-from sklearn.datasets import load_wine
+from sklearn.datasets import load_digits, load_wine
 
 import automl
-from automl._data import infer_schema
+from automl._data import Column, infer_schema
 from automl._evaluate import population_stability_index
 from automl._profile import MAX_LEVELS, profile_table
 
@@ -61,6 +61,16 @@ def wine(tmp_path_factory):
     labels = y.map({0: "barolo", 1: "grignolino", 2: "barbera"}).rename("cultivar")
     result = fit(X, labels, tmp_path_factory.mktemp("wine") / "run", "logistic_regression")
     return result, X, labels
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """A multiclass run on 1200 8x8 digit images, and the other 597 to monitor. Three border
+    pixels are blank in every image: they are dropped at fit time, so no drift is measured on them."""
+    X, y = load_digits(return_X_y=True, as_frame=True)
+    train, new = slice(0, 1200), slice(1200, None)
+    result = fit(X.iloc[train], y.iloc[train], tmp_path_factory.mktemp("digits") / "run", "logistic_regression")
+    return result, X.iloc[train], X.iloc[new].reset_index(drop=True), y.iloc[new].reset_index(drop=True)
 
 
 # --- PSI and the training profile -------------------------------------------------------------
@@ -295,3 +305,75 @@ def test_cli_on_a_run_without_a_profile(adult, tmp_path):
     done = automl_cli("evaluate", str(old), str(data), "--target", "income", "-q")
     assert done.returncode == 0, done.stderr
     assert "drift not checked" in done.stdout.splitlines()[-1]
+
+
+# --- columns without a drift measure ----------------------------------------------------------
+
+BLANK_PIXELS = ["pixel_0_0", "pixel_4_0", "pixel_4_7"]
+
+
+def test_columns_dropped_at_fit_time_are_listed_as_not_checked(digits):
+    result, _, new, labels = digits
+    evaluation = automl.evaluate(result, new, labels)
+    unchecked = evaluation.not_checked
+    assert unchecked["column"].tolist() == BLANK_PIXELS and (unchecked["kind"] == "dropped").all()
+    assert unchecked["reason"].str.startswith("not used by the model (dropped at fit time: constant").all()
+    # every training column is either measured or named as not measured
+    assert sorted([*evaluation.drift["column"], *unchecked["column"]]) == sorted(new.columns)
+    assert evaluation.unchecked_used == []  # dropped columns cannot hurt the model: not in the verdict
+    assert "not checked" not in evaluation.verdict_line()
+    text = evaluation.report()
+    assert text.splitlines()[-6].split() == ["not", "checked", "kind", "why"]
+    for name in BLANK_PIXELS:
+        assert any(line.startswith(name) and "dropped at fit time" in line for line in text.splitlines())
+    assert [row["column"] for row in evaluation.to_dict()["not_checked"]] == BLANK_PIXELS
+
+
+def _with_two_profiles_lost(run: Path, copy: Path, train: pd.DataFrame) -> Path:
+    """A copy of ``run`` whose profile lacks two used columns, as a failed profile leaves it:
+    pixel_3_3 failed with its reason recorded, pixel_4_4 has no entry and no reason (as runs
+    saved before the reasons were recorded). No table the schema accepts makes a summary fail
+    today, so the failure is made by profiling pixel_3_3 as a kind it cannot be read as."""
+    shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    schema = [Column(**{**c, "parts": tuple(c["parts"])}) for c in manifest["columns"]]
+    wrong = [c._replace(kind="datetime", parts=("year",)) if c.name == "pixel_3_3" else c for c in schema]
+    profile = profile_table(train, wrong)
+    assert list(profile["skipped"]) == ["pixel_3_3"] and "should hold dates" in profile["skipped"]["pixel_3_3"]
+    del profile["columns"]["pixel_4_4"]
+    manifest["data_profile"] = profile
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_a_used_column_without_a_training_profile_is_named_with_why(digits, tmp_path):
+    result, train, new, labels = digits
+    run = _with_two_profiles_lost(result.path, tmp_path / "run", train)
+    evaluation = automl.evaluate(run, new, labels)
+    assert evaluation.unchecked_used == ["pixel_3_3", "pixel_4_4"]
+    reasons = evaluation.not_checked.set_index("column")["reason"]
+    assert reasons["pixel_3_3"].startswith("its training profile failed at fit time: InputError: column 'pixel_3_3'")
+    assert reasons["pixel_4_4"] == "no training profile was recorded for it at fit time"
+    assert len(evaluation.drift) == 64 - 3 - 2
+    line = evaluation.verdict_line()
+    assert line.endswith("; 2 column(s) the model uses not checked (no training profile): pixel_3_3, pixel_4_4")
+    assert "pixel_4_4" in evaluation.report() and "no training profile was recorded" in evaluation.report()
+
+
+def test_cli_and_html_report_name_the_columns_not_checked(digits, tmp_path):
+    result, train, new, labels = digits
+    run = _with_two_profiles_lost(result.path, tmp_path / "run", train)
+    data = tmp_path / "new.csv"
+    new.assign(digit=labels).to_csv(data, index=False)
+    done = automl_cli("evaluate", str(run), str(data), "--target", "digit", "-q", "-o", str(tmp_path / "drift.csv"))
+    assert done.returncode in (0, 1), done.stderr
+    lines = done.stdout.splitlines()
+    assert "pixel_3_3, pixel_4_4" in lines[-1]
+    for name in ["pixel_3_3", "pixel_4_4", *BLANK_PIXELS]:
+        assert any(line.startswith(name + " ") for line in lines), name  # a row of its own, with why
+    table = pd.read_csv(tmp_path / "drift.csv")
+    assert len(table) == 64 and set(table["column"]) == set(new.columns)
+    assert sorted(table.loc[table["status"] == "not checked", "column"]) == sorted(["pixel_3_3", "pixel_4_4", *BLANK_PIXELS])
+    page = automl.report(run).read_text()
+    assert "59 of 61 used columns; not checked: pixel_3_3, pixel_4_4" in page
+    assert "no: its training profile failed at fit time: InputError" in page and "no: not used by the model" in page
