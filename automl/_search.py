@@ -360,11 +360,23 @@ class _Scheduler:
                 continue
             # an equal share of what is left, with one share kept for the trials after the
             # first round: an expensive model cannot take the time of those not tried yet
-            share = 1.0 / (len(self._first) - i + 1)
-            # until some model has succeeded, nothing is stopped before the end of the search
-            kill_share = share if any(s.best is not None for s in self.searches) else 1.0
-            return search, share, kill_share
+            untried = len(self._first) - i
+            share = 1.0 / (untried + 1)
+            return search, share, self._first_kill_share(share, untried, anything)
         return None
+
+    @staticmethod
+    def _first_kill_share(share: float, untried: int, anything: bool) -> float:
+        """The share of the time left at which a first trial is stopped (times KILL_FACTOR).
+
+        While other models are untried, a first trial never takes their time: it is stopped at
+        its share, or, until some model has a score, at an equal share of the time left among
+        the untried models (none kept for later: a short budget should still give the
+        cheapest model's defaults). The last untried model, with nothing scored yet, may run
+        until the search ends."""
+        if anything:
+            return share
+        return 1.0 / untried
 
     def _later(self) -> tuple[ModelSearch, float, float] | None:
         search = _next_model(self.searches, self.n_trials, self.stop_at() - time.monotonic())
