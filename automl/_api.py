@@ -33,7 +33,7 @@ from ._metrics import resolve_scorer
 from ._persist import RUN_FILE, STUDY_FILE, library_versions, read_json, save_run, write_json
 from ._plugins import RegisteredModel, call_each, collect_models, get_plugin_manager
 from ._profile import profile_table
-from ._result import Result, leaderboard_frame, trial_record, trials_frame
+from ._result import REFIT_FAILED, Result, leaderboard_frame, mark_saved, trial_record, trials_frame
 from ._runner import TrialFailure, WorkerRunner
 from ._search import ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
 from ._display import ProgressDisplay, choose_mode
@@ -131,10 +131,12 @@ def fit_best(
     :param path: the run directory to write (it must not exist yet, or be empty); default
         ``automl-runs/<UTC time>-<id>/`` under the working directory.
     :param test_size: fraction of rows (e.g. 0.2) held out of the search; the winner's score
-        on them is reported next to its CV score. The final model is refit on all rows.
+        on them is reported next to its CV score. Columns are typed and profiled on the search
+        rows only. The final model is refit on all rows, with that schema.
     :param save: write the run directory (default). With ``False`` the studies live in memory.
-    :param memory_limit: megabytes a trial's worker process may use; a trial that needs more
-        is stopped and recorded as failed.
+    :param memory_limit: megabytes a trial's worker process may use; a trial seen using more
+        (its resident memory is read every 50 ms while it works, on Linux) is stopped and
+        recorded as failed. A watch, not a hard cap: a fast allocation can pass it briefly.
     :param resume: continue the run in ``path`` (after an interrupt or a crash) with the same
         data and settings: finished trials are kept and not repeated.
     :param warm_start: a saved run directory (or a :class:`Result`) of the same task, e.g. the
@@ -188,9 +190,6 @@ def fit_best(
 
     table = as_table(X)
     y_all, task = prepare_target(y, len(table), task)
-    schema = infer_schema(table)
-    # summarised before the search, so that its time is inside the budget (for automl.evaluate's drift checks)
-    data_profile = profile_table(table, schema)
     metric_name, scorer = resolve_scorer(metric, task)
     plugin_manager = get_plugin_manager(plugins)
     registered = collect_models(plugin_manager)
@@ -199,6 +198,11 @@ def fit_best(
 
     search_rows, test_rows = _split_test(y_all, test_size, task, seed)
     X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
+    # typed and profiled on the search rows only, so that held-out rows cannot decide which
+    # columns are kept or how they are read; the final refit on all rows keeps this schema
+    schema = infer_schema(X_search)
+    # summarised before the search, so that its time is inside the budget (for automl.evaluate's drift checks)
+    data_profile = profile_table(X_search, schema)
     validation = _recorded_validation(path) if resume and cv == AUTO else None
     validation = validation or choose_validation(cv, len(X_search), table.shape[1], time_budget)
     splitter = make_splitter(cv, validation, task, seed)
@@ -341,6 +345,7 @@ def fit_best(
                     len(table), sampled,
                 )
 
+            refit_failures: dict[str, str] = {}  # model -> why its refit failed, in the order tried
             try:
                 outcome = None
                 if pool is not None and not interrupted:
@@ -353,7 +358,10 @@ def fit_best(
                 if outcome is not None and outcome.refit is not None:
                     winner_name, winner_score, params, refit = ENSEMBLE, outcome.selection.score, outcome.params, outcome.refit
                 else:
-                    winner, params, refit = refit_winner(deadline, hard_deadline)
+                    if outcome is not None and outcome.row["status"].startswith(REFIT_FAILED):
+                        refit_failures[ENSEMBLE] = outcome.row["status"][len(REFIT_FAILED):]
+                    winner, params, refit, failed = refit_winner(deadline, hard_deadline)
+                    refit_failures.update(failed)
                     winner_name, winner_score = winner.name, float(winner.best)
                 display.saved = (winner_name, winner_score)
             except KeyboardInterrupt as exc:
@@ -363,7 +371,8 @@ def fit_best(
                 runner.kill()
                 logger.warning("interrupted (%s) during the refit: refitting within %g s", interrupted, INTERRUPT_REFIT_SECONDS)
                 window = time.monotonic() + INTERRUPT_REFIT_SECONDS
-                winner, params, refit = refit_winner(window, window)
+                winner, params, refit, failed = refit_winner(window, window)
+                refit_failures.update(failed)
                 winner_name, winner_score = winner.name, float(winner.best)
     finally:
         display.stop()
@@ -376,6 +385,7 @@ def fit_best(
     test_score = refit.get("test_score")
     if test_score is not None:
         leaderboard.loc[leaderboard["model"] == winner_name, "test_score"] = test_score
+    leaderboard = mark_saved(leaderboard, winner_name, refit_failures)
     result = Result(
         model_bytes=refit["model"], model_name=winner_name, params=params, score=winner_score,
         test_score=test_score, metric=metric_name, task=task, leaderboard=leaderboard,
@@ -388,6 +398,11 @@ def fit_best(
         **{k: v for k, v in settings.items() if k not in ("models",)},
         "cv_score": result.score,
         "refit_rows": refit.get("rows"),
+        # the models (or the ensemble) that ranked above the saved one, but whose refit failed
+        "refit_fallback": (
+            {"failed": [{"model": m, "reason": r} for m, r in refit_failures.items()], "saved": winner_name}
+            if refit_failures else None
+        ),
         "cv_std": float(leaderboard.loc[leaderboard["model"] == winner_name, "std"].iloc[0]),
         # the ensemble considered (saved or not): its members, weights and fold scores
         "ensemble": outcome.manifest_entry() if outcome is not None else None,
@@ -630,7 +645,8 @@ def _refit_winner(
     searches, leaderboard, context, schema, runner, deadline, hard_deadline, with_test, scale, n_rows, sampled
 ):
     """Refit the best model on all rows in the worker; if that fails or runs out of time, the
-    next best that has time left. Returns (search, params, the worker's refit answer).
+    next best that has time left. Returns (search, params, the worker's refit answer, and the
+    reason each model tried before it failed, by name).
 
     ``sampled``: the trials fitted on samples of a large table; then a refit expected to take
     longer than its time is made on as many rows as fit in it (never fewer than a trial's)."""
@@ -644,7 +660,7 @@ def _refit_winner(
             else "Raise time_budget"
         )
         raise SearchError(f"no trial of any model succeeded, so there is no model to save ({summary}). {advice}.")
-    failures = []
+    failures: dict[str, str] = {}
     candidates = list(ranked)
     for attempt in itertools.count():
         # the winner may use half the grace between the budget and the hard deadline; a
@@ -674,12 +690,15 @@ def _refit_winner(
                 pipeline, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE),
                 max_rows=max_rows, seed=context.seed,
             )
-            return search, params, {**final, "test_score": test_score}
+            return search, params, {**final, "test_score": test_score}, failures
         except (TrialFailure, Exception) as exc:
             reason = _reason(exc)
-            failures.append(f"{search.name}: {reason}")
+            failures[search.name] = reason
             logger.warning("refitting %s on all rows failed (%s); trying the next model", search.name, reason)
-    raise SearchError("no model could be refit on all rows in the time left: " + "; ".join(failures))
+    raise SearchError(
+        "no model could be refit on all rows in the time left: "
+        + "; ".join(f"{name}: {reason}" for name, reason in failures.items())
+    )
 
 
 def _ensemble_reserve(searches: list[ModelSearch], scale: float) -> float:
@@ -801,7 +820,7 @@ def _refit_ensemble(
             test_score = answer["test_score"]
         final = runner.refit(ensemble, on_search_rows=False, timeout=max(0.1, until - time.monotonic() - SAVE_ALLOWANCE))
     except (TrialFailure, Exception) as exc:
-        row["status"] = f"refit failed: {_reason(exc)}"
+        row["status"] = f"{REFIT_FAILED}{_reason(exc)}"
         logger.warning("refitting the ensemble failed (%s); refitting %s alone", _reason(exc), best.name)
         return outcome
     row["seconds"] = time.monotonic() - started

@@ -14,13 +14,15 @@ from optuna.trial import TrialState
 from ._search import BUDGET_STOP, lost_trial
 from ._spec import TrialRecord
 
-__all__ = ["Result", "trials_frame", "leaderboard_frame"]
+__all__ = ["Result", "trials_frame", "leaderboard_frame", "mark_saved"]
 
 LOST = "lost: the process running it stopped sending heartbeats; it was run again as a new trial"
 TRIAL_COLUMNS = ["model", "number", "state", "score", "params", "duration", "fold_scores", "error", "worker"]
 LEADERBOARD_COLUMNS = [
-    "model", "score", "std", "test_score", "trials", "complete", "pruned", "failed", "seconds", "status",
+    "model", "score", "std", "test_score", "trials", "complete", "pruned", "failed", "seconds", "status", "saved",
 ]
+#: The status of a model (or the ensemble) that won but could not be refit on all rows.
+REFIT_FAILED = "refit failed: "
 
 
 class Result:
@@ -180,6 +182,7 @@ def leaderboard_frame(searches, trials: pd.DataFrame) -> pd.DataFrame:
             "failed": int((own["state"] == "fail").sum()),
             "seconds": float(own["duration"].sum()) if len(own) else 0.0,
             "status": "ok",
+            "saved": False,
         }
         if len(complete):
             best = complete.loc[complete["score"].idxmax()]
@@ -197,3 +200,14 @@ def leaderboard_frame(searches, trials: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     board = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
     return board.sort_values("score", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def mark_saved(leaderboard: pd.DataFrame, saved: str, refit_failures: dict[str, str]) -> pd.DataFrame:
+    """The leaderboard as saved: ``saved`` is the model in ``model.joblib``, at the top; a model
+    whose refit failed (``refit_failures``: model -> reason) says so in its status."""
+    board = leaderboard.copy()
+    board["saved"] = board["model"] == saved
+    for model, reason in refit_failures.items():
+        board.loc[board["model"] == model, "status"] = f"{REFIT_FAILED}{reason}"
+    # the top row is always the model that was saved; the rest keep their order by score
+    return pd.concat([board[board["saved"]], board[~board["saved"]]]).reset_index(drop=True)
