@@ -218,7 +218,6 @@ def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: fl
             f"{settings['data']} differs from the data run {name!r} was started with (checksums differ); "
             "every worker must read the same table"
         )
-    schema = infer_schema(table)
     _, scorer = resolve_scorer(settings["metric"], task)
     registered = collect_models(get_plugin_manager())
     missing = [m for m in settings["models"] if m not in registered]
@@ -227,6 +226,7 @@ def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: fl
     chosen = [registered[m] for m in settings["models"]]
     search_rows, test_rows = _split_test(y_all, settings["test_size"], task, settings["seed"])
     X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
+    schema = infer_schema(X_search)  # as the coordinator types it: on the search rows only
     # the coordinator's validation plan, so that every process scores trials on the same folds
     validation = Validation.from_dict(settings["validation"])
     splitter = make_splitter(None, validation, task, settings["seed"])
