@@ -22,18 +22,18 @@ from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-# name -> private module that defines it; imported when first touched (PEP 562)
+# name -> module that defines it; imported when first touched (PEP 562)
 _LAZY = {
-    "fit_best": "._api",
-    "evaluate": "._evaluate",
-    "Evaluation": "._evaluate",
-    "Result": "._result",
-    "load": "._persist",
-    "report": "._report",
+    "fit_best": ".fit.api",
+    "evaluate": ".report.evaluate",
+    "Evaluation": ".report.evaluate",
+    "Result": ".store.result",
+    "load": ".store.persist",
+    "report": ".report.report",
     "list_models": "._plugins",
     "get_plugin_manager": "._plugins",
-    "AutoMLClassifier": "._estimators",
-    "AutoMLRegressor": "._estimators",
+    "AutoMLClassifier": ".fit.estimators",
+    "AutoMLRegressor": ".fit.estimators",
 }
 
 __all__ = [
@@ -61,13 +61,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._api import fit_best
-    from ._estimators import AutoMLClassifier, AutoMLRegressor
-    from ._evaluate import Evaluation, evaluate
-    from ._persist import load
+    from .fit.api import fit_best
+    from .fit.estimators import AutoMLClassifier, AutoMLRegressor
+    from .report.evaluate import Evaluation, evaluate
+    from .store.persist import load
     from ._plugins import get_plugin_manager, list_models
-    from ._report import report
-    from ._result import Result
+    from .report.report import report
+    from .store.result import Result
 
 
 def __getattr__(name: str):

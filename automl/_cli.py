@@ -13,7 +13,7 @@ logger = logging.getLogger("automl.cli")
 
 
 def _read_table(path: str):
-    from ._batch import read_table
+    from .data.tables import read_table
 
     return read_table(path)
 
@@ -44,7 +44,7 @@ def _mlflow_plugins(tracking_uri: str | None) -> list:
 def _cmd_fit(args) -> int:
     import pandas as pd
 
-    from ._api import fit_best
+    from .fit.api import fit_best
 
     table, y = _read_labelled_table(args.data, args.target)
     result = fit_best(
@@ -68,8 +68,8 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from ._batch import predict_file
-    from ._persist import load
+    from .deploy.batch import predict_file
+    from .store.persist import load
 
     result = load(args.run_dir)
 
@@ -86,9 +86,9 @@ def _cmd_evaluate(args) -> int:
     """Exit 0 when the verdict is ok, 1 on drift or degradation (2, from main, for bad input)."""
     import json
 
-    from ._evaluate import evaluate
+    from .report.evaluate import evaluate
     from ._exceptions import InputError
-    from ._persist import atomic_write, load
+    from .store.persist import atomic_write, load
 
     output = Path(args.output) if args.output else None
     if output is not None and not output.parent.is_dir():
@@ -111,7 +111,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_worker(args) -> int:
-    from ._distributed import run_worker
+    from .fit.peer import run_worker
 
     ran = run_worker(args.storage, args.study, n_jobs=args.n_jobs, memory_limit=args.memory_limit)
     print(f"ran {ran} trial(s) of run {args.study}", file=sys.stderr)
@@ -139,7 +139,7 @@ def _cmd_serve(args) -> int:
     if missing:
         print(f"automl serve needs: pip install 'automl-select[serve]' ({', '.join(missing)} not installed)", file=sys.stderr)
         return 2
-    from ._serve import serve
+    from .deploy.serve import serve
 
     # uvicorn's own loggers (requests, start-up) follow -q / -v like ours
     log_level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
@@ -153,8 +153,8 @@ def _cmd_report(args) -> int:
     if importlib.util.find_spec("matplotlib") is None:
         print("automl report needs: pip install 'automl-select[report]'", file=sys.stderr)
         return 2
-    from ._persist import load
-    from ._report import report
+    from .store.persist import load
+    from .report.report import report
 
     result = load(args.run_dir)  # a damaged run fails before the data is read
     X = y = None

@@ -1,12 +1,16 @@
-"""Choosing and checking the metric. Scores follow scikit-learn: greater is better."""
+"""Choosing and checking the metric, and scoring stored predictions with it. Scores follow
+scikit-learn: greater is better."""
 
 from __future__ import annotations
 
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.utils.metaestimators import available_if
 
 from ._exceptions import InputError
 
-__all__ = ["DEFAULT_METRICS", "resolve_scorer"]
+__all__ = ["DEFAULT_METRICS", "ReplayClassifier", "ReplayRegressor", "resolve_scorer"]
 
 DEFAULT_METRICS = {
     "binary": "roc_auc",
@@ -60,3 +64,32 @@ def _suits(name: str, task: str) -> bool:
     if task == "multiclass":
         return name not in _BINARY_ONLY and not name.endswith("_samples")
     return not name.endswith("_samples")
+
+
+class Replay(BaseEstimator):
+    """Stands in for the fold models when scoring all out-of-fold predictions at once: asked
+    about rows (``X`` holds their positions), it answers with what was predicted for them."""
+
+    def __init__(self, predictions=None, scores=None, kind=None):
+        self.predictions = predictions
+        self.scores = scores
+        self.kind = kind
+
+    def predict(self, X):
+        return self.predictions[np.asarray(X)[:, 0]]
+
+    @available_if(lambda self: self.kind == "probability")
+    def predict_proba(self, X):
+        return self.scores[np.asarray(X)[:, 0]]
+
+    @available_if(lambda self: self.kind == "decision")
+    def decision_function(self, X):
+        return self.scores[np.asarray(X)[:, 0]]
+
+
+class ReplayClassifier(ClassifierMixin, Replay):
+    pass
+
+
+class ReplayRegressor(RegressorMixin, Replay):
+    pass

@@ -129,7 +129,7 @@ def collect_models(pm: PluginManager) -> dict[str, RegisteredModel]:
 
 def list_models(task: str | None = None, plugins: Iterable[object] = ()) -> list[str]:
     """Names of the registered models, optionally only those that support ``task``."""
-    from ._data import check_task_name
+    from .data.schema import check_task_name
 
     if task is not None:
         check_task_name(task, allow_auto=False)

@@ -21,12 +21,12 @@ import cloudpickle
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from automl import _worker
-from automl._data import as_table, infer_schema, prepare_target
+from automl.search import trial_process_main as _worker
+from automl.data.schema import as_table, infer_schema, prepare_target
 from automl._metrics import resolve_scorer
 from automl._plugins import collect_models, get_plugin_manager
-from automl._runner import WorkerRunner
-from automl._search import build_pipeline
+from automl.search.trial_process import WorkerRunner
+from automl.search.studies import build_pipeline
 from automl._spec import ModelContext
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import automl
-from automl._batch import iter_table_chunks, predict_file
+from automl.data.tables import iter_table_chunks
+from automl.deploy.batch import predict_file
 
 from conftest import read_bundled
 

@@ -16,8 +16,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 import automl
-from automl._distributed import SharedRun, open_storage
-from automl._result import LOST
+from automl.search.storage import SharedRun, open_storage
+from automl.search.leaderboard import LOST
 
 from postgres import postgres_server
 

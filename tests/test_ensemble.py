@@ -6,9 +6,10 @@ from sklearn.datasets import load_wine
 from sklearn.metrics import mean_squared_error
 
 import automl
-from automl._api import _clearly_better, _with_ensemble
-from automl._ensemble import ENSEMBLE, PredictionPool, select_ensemble
-from automl._oof import out_of_fold
+from automl.fit.api import _clearly_better, _with_ensemble
+from automl.store.ensemble import ENSEMBLE
+from automl.search.ensemble import PredictionPool, select_ensemble
+from automl.report.oof import out_of_fold
 from conftest import read_bundled
 
 

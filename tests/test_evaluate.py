@@ -15,9 +15,9 @@ from conftest import read_bundled
 from sklearn.datasets import load_digits, load_wine
 
 import automl
-from automl._data import Column, infer_schema
-from automl._evaluate import population_stability_index
-from automl._profile import MAX_LEVELS, profile_table
+from automl.data.schema import Column, infer_schema
+from automl.report.evaluate import population_stability_index
+from automl.data.profile import MAX_LEVELS, profile_table
 
 AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"
 FEATURES = ["age", "workclass", "fnlwgt", "education-num", "marital-status", "occupation", "relationship",

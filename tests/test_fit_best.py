@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
 import automl
-from automl._ensemble import ENSEMBLE
+from automl.store.ensemble import ENSEMBLE
 
 TREES = {"random_forest", "extra_trees", "hist_gradient_boosting"}
 ALL_CLASSIFIERS = TREES | {"logistic_regression", "keras_mlp"}

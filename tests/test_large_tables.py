@@ -11,10 +11,11 @@ import pytest
 from conftest import read_bundled
 
 import automl
-from automl import _shared_data, _validation
-from automl._oof import out_of_fold
-from automl._shared_data import SharedData, compact_floats, load_payload
-from automl._validation import Validation, choose_validation, make_folds, make_splitter, refit_scale
+from automl.data import validation as _validation
+from automl.search import payload as _shared_data
+from automl.report.oof import out_of_fold
+from automl.search.payload import SharedData, compact_floats, load_payload
+from automl.data.validation import Validation, choose_validation, make_folds, make_splitter, refit_scale
 
 
 @pytest.mark.parametrize(
@@ -123,11 +124,11 @@ def test_a_refit_that_would_not_fit_in_time_uses_the_largest_sample_that_does(tm
     """The sizing rule, then the worker refitting on a seeded, stratified sample of that size."""
     from sklearn.datasets import load_breast_cancer
 
-    from automl._api import REFIT_ROWS_SAFETY, _refit_rows
+    from automl.fit.api import REFIT_ROWS_SAFETY, _refit_rows
     from automl._plugins import collect_models, get_plugin_manager
-    from automl._runner import WorkerRunner
-    from automl._search import ModelSearch, build_pipeline
-    from automl._data import infer_schema
+    from automl.search.trial_process import WorkerRunner
+    from automl.search.studies import ModelSearch, build_pipeline
+    from automl.data.schema import infer_schema
     from automl._spec import ModelContext
 
     model = collect_models(get_plugin_manager())["logistic_regression"]

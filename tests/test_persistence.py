@@ -85,7 +85,7 @@ def test_manifest_describes_the_run(run):
 
 
 def test_atomic_write_failure_leaves_the_previous_file_intact(tmp_path):
-    from automl._persist import atomic_write
+    from automl.store.persist import atomic_write
 
     target = tmp_path / "model.joblib"
     atomic_write(target, b"previous content")

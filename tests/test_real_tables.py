@@ -195,7 +195,7 @@ def test_tables_that_cannot_be_read(X, y, message):
 
 
 def test_unusual_targets():
-    from automl._data import prepare_target
+    from automl.data.schema import prepare_target
 
     big = pd.Series(np.array([2**63 + 1, 1] * 10, dtype=np.uint64))
     assert set(prepare_target(big, 20, "auto")[0].tolist()) == {2**63 + 1, 1}

@@ -11,7 +11,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
 
 import automl
-from automl._ensemble import ENSEMBLE
+from automl.store.ensemble import ENSEMBLE
 
 #: CV folds of 3 fit on at most 380 rows of these tables (breast cancer 569, diabetes 442); the refit sees all
 FOLD_ROWS_AT_MOST = 400

@@ -42,7 +42,7 @@ class TrialFailure(Exception):
 def _context():
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["automl._worker", "sklearn.pipeline", "pandas", "cloudpickle", "joblib"])
+        ctx.set_forkserver_preload(["automl.search.trial_process_main", "sklearn.pipeline", "pandas", "cloudpickle", "joblib"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -104,7 +104,7 @@ class WorkerRunner:
     def ensure_started(self, timeout: float = START_TIMEOUT) -> None:
         if self._process is not None and self._process.is_alive():
             return
-        from . import _worker
+        from . import trial_process_main
 
         started = time.monotonic()
         ctx = _context()
@@ -112,7 +112,7 @@ class WorkerRunner:
         # TensorFlow's C++ start-up lines are noise to all but someone debugging (automl -vv)
         native_logs = logging.getLogger("tensorflow").isEnabledFor(logging.DEBUG)
         process = ctx.Process(
-            target=_worker.main, args=(child_conn, self.threads, native_logs), daemon=True, name="automl-worker"
+            target=trial_process_main.main, args=(child_conn, self.threads, native_logs), daemon=True, name="automl-worker"
         )
         with _main_module_hidden():
             process.start()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit, train_test_split
 
-from ._exceptions import InputError
+from .._exceptions import InputError
 
 __all__ = ["Validation", "choose_validation", "make_folds", "make_splitter", "refit_scale", "sample_rows"]
 

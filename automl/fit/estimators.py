@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._api import fit_best
+from .api import fit_best
 
 __all__ = ["AutoMLClassifier", "AutoMLRegressor"]
 

@@ -14,8 +14,8 @@ import math
 import os
 from pathlib import Path
 
-from ._exceptions import InputError
-from ._result import Result
+from .._exceptions import InputError
+from ..store.result import Result
 
 __all__ = ["WarmStart", "read_warm_start"]
 
@@ -51,8 +51,8 @@ def read_warm_start(previous: str | os.PathLike | Result, task: str, models: lis
     if isinstance(previous, Result):
         result, source = previous, str(previous.path) if previous.path else "<Result>"
     else:
-        from ._exceptions import RunDirectoryError
-        from ._persist import load
+        from .._exceptions import RunDirectoryError
+        from ..store.persist import load
 
         source = str(previous)
         if not Path(previous).is_dir():

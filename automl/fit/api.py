@@ -26,22 +26,25 @@ import optuna
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ._data import as_table, infer_schema, prepare_target
-from ._ensemble import ENSEMBLE, PredictionPool, Selection, make_ensemble, prediction_scorer, select_ensemble
-from ._exceptions import InputError, Interrupted, SearchError
-from ._metrics import resolve_scorer
-from ._persist import RUN_FILE, STUDY_FILE, library_versions, read_json, save_run, write_json
-from ._plugins import RegisteredModel, call_each, collect_models, get_plugin_manager
-from ._profile import profile_table
-from ._result import REFIT_FAILED, Result, leaderboard_frame, mark_saved, trial_record, trials_frame
-from ._runner import TrialFailure, WorkerRunner
-from ._search import ModelSearch, best_search, build_pipeline, create_studies, params_of, run_search
-from ._display import ProgressDisplay, choose_mode
-from ._distributed import REREAD_SECONDS, SharedRun, is_database_url, open_storage, wait_for_running_trials
-from ._shared_data import SharedData
-from ._spec import ModelContext, RunInfo
-from ._validation import AUTO, Validation, choose_validation, make_folds, make_splitter, refit_scale
-from ._warm_start import read_warm_start
+from ..data.schema import as_table, infer_schema, prepare_target
+from ..store.ensemble import ENSEMBLE, make_ensemble
+from ..search.ensemble import PredictionPool, Selection, prediction_scorer, select_ensemble
+from .._exceptions import InputError, Interrupted, SearchError
+from .._metrics import resolve_scorer
+from ..store.persist import RUN_FILE, STUDY_FILE, library_versions, read_json, save_run, write_json
+from .._plugins import RegisteredModel, call_each, collect_models, get_plugin_manager
+from ..data.profile import profile_table
+from ..search.leaderboard import REFIT_FAILED, leaderboard_frame, mark_saved, trial_record, trials_frame
+from ..store.result import Result
+from ..search.trial_process import TrialFailure, WorkerRunner
+from ..search.studies import ModelSearch, best_search, build_pipeline, create_studies, params_of
+from ..search.scheduler import run_search
+from .display import ProgressDisplay, choose_mode
+from ..search.storage import REREAD_SECONDS, SharedRun, is_database_url, open_storage, wait_for_running_trials
+from ..search.payload import SharedData
+from .._spec import ModelContext, RunInfo
+from ..data.validation import AUTO, Validation, choose_validation, make_folds, make_splitter, refit_scale
+from .warm_start import read_warm_start
 
 __all__ = ["fit_best"]
 
@@ -114,7 +117,7 @@ def fit_best(
     :param cv: ``"auto"`` (default), a number of folds (stratified for classification; shuffled
         and seeded) or a scikit-learn splitter. ``"auto"`` uses 5 folds, and on tables that are
         large for the budget 3 folds, or a 20% holdout, with each trial fitted on a sample of
-        at most ``max(50,000, 2,000,000 / columns)`` rows (see ``automl._validation``); the
+        at most ``max(50,000, 2,000,000 / columns)`` rows (see ``automl.data.validation``); the
         manifest's ``validation`` records what was used. The final model is refit on all rows,
         or, when trials were fitted on samples and that would not fit in the time left, on the
         largest seeded sample that does (the manifest's ``refit_rows``).
@@ -145,13 +148,13 @@ def fit_best(
         leaderboard. The data may differ; the saved run is only read.
     :param study_name: with a database ``storage`` URL, the name under which this run is
         recorded there, so that ``automl worker --storage URL --study NAME`` processes on
-        other machines join its search (see ``automl._distributed``). This call is the
+        other machines join its search (see ``automl.search.storage`` and ``automl.fit.peer``). This call is the
         coordinator: it searches too, and refits and saves the winner found by anyone.
     :param data_location: with ``study_name``: a path or URL every worker can read the same
         table from (features and the target column, as CSV or Parquet). The CLI records the
         data file it was given.
     :param ensemble: also consider a weighted average of the best trials (greedy ensemble
-        selection on their validation predictions, see ``automl._ensemble``); it is saved
+        selection on their validation predictions, see ``automl.search.ensemble``); it is saved
         instead of the best single model only when its CV score is better and its members can be
         refit in the time left. Not used when trials fit on samples of a large table.
     :param verbose: ``1`` (default) shows the search's progress on standard error: a live

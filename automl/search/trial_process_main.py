@@ -1,6 +1,6 @@
 """What runs inside a trial worker process: fit and score pipelines on the run's data.
 
-The parent (``automl._runner``) sends requests over a pipe; each answer is ``("ok", value)``
+The parent (``automl.search.trial_process``) sends requests over a pipe; each answer is ``("ok", value)``
 or ``("error", message, traceback)``. A request that hangs, crashes the interpreter or eats
 memory takes only this process down: the parent kills or replaces it and records why.
 The parent never imports TensorFlow; a Keras model is built, trained and pickled here.
@@ -105,7 +105,7 @@ class _State:
 
 
 def _set_data(state: _State, payload: bytes) -> None:
-    from ._shared_data import load_payload
+    from .payload import load_payload
 
     data = load_payload(payload)
     state.X, state.y = data["X"], data["y"]
@@ -137,7 +137,7 @@ def _fit_fold(state: _State, payload: bytes, k: int) -> dict:
         raise ValueError(f"the score on fold {k} is {score} (the model's predictions are not usable)")
     answer = {"score": score, "fit_seconds": fit_seconds}
     if state.collect_predictions:
-        from ._ensemble import fold_predictions
+        from .ensemble import fold_predictions
 
         answer["predictions"] = fold_predictions(model, rows, state.prediction_classes)
     answer["seconds"] = time.monotonic() - started
@@ -151,7 +151,7 @@ def _refit(state: _State, payload: bytes, on_search_rows: bool, max_rows: int | 
     import joblib
     import numpy as np
 
-    from ._validation import sample_rows
+    from ..data.validation import sample_rows
 
     pipeline = cloudpickle.loads(payload)
     rows = state.search_rows if on_search_rows else np.arange(len(state.y))

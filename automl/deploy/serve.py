@@ -43,10 +43,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from starlette.exceptions import HTTPException
 
-from . import __version__
-from ._exceptions import InputError, RunDirectoryError
-from ._persist import load
-from ._result import Result
+from .. import __version__
+from .._exceptions import InputError, RunDirectoryError
+from ..store.persist import load
+from ..store.result import Result
 
 __all__ = ["DEFAULT_MAX_ROWS", "create_app", "serve"]
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._exceptions import RunDirectoryError
-from ._result import Result
+from .._exceptions import RunDirectoryError
+from .result import Result
 
 __all__ = [
     "MODEL_FILE", "MANIFEST_FILE", "STUDY_FILE", "RUN_FILE", "atomic_file", "atomic_write", "write_json", "read_json",

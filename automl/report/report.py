@@ -5,7 +5,7 @@ hyperparameter importances and the run's metadata. With the data the run was fit
 run keeps no copy of it): the winner refit on each of the run's own CV folds, and from its
 out-of-fold predictions the score check, the error figures (confusion matrix and ROC/PR
 curves, or predicted-vs-actual and residuals) and permutation feature importance
-(``automl._oof``). The figures are drawn by ``automl._figures``.
+(``automl.report.oof``). The figures are drawn by ``automl.report.figures``.
 
 The HTML needs nothing else to open: the figures are embedded as base64 PNG, the style is
 inline, no font, script or stylesheet is fetched.
@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from ._ensemble import ENSEMBLE
-from ._exceptions import InputError
-from ._persist import STUDY_FILE, atomic_write, load
-from ._result import Result
-from ._validation import Validation
+from ..store.ensemble import ENSEMBLE
+from .._exceptions import InputError
+from ..store.persist import STUDY_FILE, atomic_write, load
+from ..store.result import Result
+from ..data.validation import Validation
 
 __all__ = ["report", "REPORT_FILE", "FIGURE_FILES"]
 
@@ -82,7 +82,7 @@ def report(
     """
     if importlib.util.find_spec("matplotlib") is None:
         raise ImportError(f"automl.report needs matplotlib: {INSTALL_HINT}")
-    from . import _figures
+    from . import figures as _figures
 
     result = run if isinstance(run, Result) else load(run)
     if output is None and result.path is None:
@@ -93,7 +93,7 @@ def report(
 
     oof = None
     if X is not None:
-        from ._oof import out_of_fold
+        from .oof import out_of_fold
 
         oof = out_of_fold(result, X, y, cv=cv, plugins=plugins)
     elif y is not None:
@@ -157,10 +157,10 @@ def _hyperparameter_importances(result: Result) -> tuple[dict[str, dict[str, flo
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
     from optuna.trial import TrialState
 
-    from ._search import _quiet_optuna
+    from ..search.studies import quiet_optuna
 
     importances, skipped = {}, {}
-    with tempfile.TemporaryDirectory() as tmp, _quiet_optuna():
+    with tempfile.TemporaryDirectory() as tmp, quiet_optuna():
         # Optuna opens a journal for appending: read a copy, so the run stays untouched (even read-only)
         copy = Path(tmp) / STUDY_FILE
         shutil.copyfile(journal, copy)
@@ -250,7 +250,7 @@ class _Page:
         self.figures: dict[str, bytes] = {}
         #: the run directory as a shell argument, for the commands the page suggests
         self.run_arg = _e(shlex.quote(str(result.path))) if result.path is not None else "RUN_DIR"
-        from ._oof import winning_trial
+        from .oof import winning_trial
 
         if result.model_name == ENSEMBLE:
             fold_scores = (self.manifest.get("ensemble") or {}).get("fold_scores")
@@ -471,8 +471,8 @@ class _Page:
     def _feature_importance(self) -> str:
         if self.oof is None:
             return self._needs_data()
-        from ._figures import TOP_FEATURES
-        from ._oof import IMPORTANCE_REPEATS, MAX_IMPORTANCE_ROWS
+        from .figures import TOP_FEATURES
+        from .oof import IMPORTANCE_REPEATS, MAX_IMPORTANCE_ROWS
 
         oof = self.oof
         if "permutation_importance.png" not in self.figures:
@@ -552,7 +552,7 @@ class _Page:
     def _drift_checks(self, used: list[dict]) -> tuple[str, dict[str, str]]:
         """One line on the drift checks ``automl evaluate`` can make, and column name -> "yes" or why
         it does not check that column."""
-        from ._evaluate import unchecked_columns
+        from .evaluate import unchecked_columns
 
         unchecked = unchecked_columns(self.manifest)
         checks = {c.get("name"): "yes" for c in self.manifest.get("columns", [])}

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._data import Column
-from ._preprocess import _calendar, _coerce_column, _level
+from .schema import Column
+from .preprocess import _calendar, _coerce_column, _level
 
 __all__ = ["MAX_LEVELS", "PROFILE_FORMAT", "binned_shares", "column_values", "level_shares", "profile_table"]
 

@@ -60,7 +60,7 @@ class ProgressDisplay:
     """Shows elapsed and remaining budget, trials per model (complete / pruned / failed) and the
     best score so far, while :func:`automl.fit_best` runs.
 
-    :param searches: the :class:`automl._search.ModelSearch` objects of the run (read only).
+    :param searches: the :class:`automl.search.studies.ModelSearch` objects of the run (read only).
     :param interval: seconds between plain lines in ``lines`` mode (default: a tenth of the
         budget, between 5 and 30 s).
     """

@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._data import Column, _label_array, as_table, prepare_target
-from ._exceptions import InputError
-from ._metrics import resolve_scorer
-from ._persist import load
-from ._preprocess import _level
-from ._profile import binned_shares, column_values, level_shares
-from ._result import Result
+from ..data.schema import Column, _label_array, as_table, prepare_target
+from .._exceptions import InputError
+from .._metrics import resolve_scorer
+from ..store.persist import load
+from ..data.preprocess import _level
+from ..data.profile import binned_shares, column_values, level_shares
+from ..store.result import Result
 
 __all__ = [
     "DRIFT_COLUMNS",

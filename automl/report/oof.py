@@ -18,20 +18,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.inspection import permutation_importance
-from sklearn.utils.metaestimators import available_if
 
-from ._api import _fingerprint, _split_test
-from ._data import Column, as_table, prepare_target
-from ._ensemble import ENSEMBLE, align_class_columns, make_ensemble
-from ._exceptions import InputError
-from ._metrics import resolve_scorer
-from ._plugins import collect_models, get_plugin_manager
-from ._result import Result
-from ._search import build_pipeline, params_of
-from ._spec import ModelContext
-from ._validation import Validation, choose_validation, make_folds, make_splitter
+from ..fit.api import _fingerprint, _split_test
+from ..data.schema import Column, as_table, prepare_target
+from ..store.ensemble import ENSEMBLE, align_class_columns, make_ensemble
+from .._exceptions import InputError
+from .._metrics import resolve_scorer
+from .._plugins import collect_models, get_plugin_manager
+from ..store.result import Result
+from ..search.studies import build_pipeline, params_of
+from .._spec import ModelContext
+from ..data.validation import Validation, choose_validation, make_folds, make_splitter
+from .._metrics import ReplayClassifier, ReplayRegressor
 
 __all__ = ["OutOfFold", "out_of_fold", "winning_trial", "IMPORTANCE_REPEATS", "MAX_IMPORTANCE_ROWS"]
 
@@ -269,43 +268,20 @@ def _importance_table(schema: list[Column], importances: np.ndarray) -> pd.DataF
     return frame.sort_values("mean", ascending=False, kind="stable").reset_index(drop=True)
 
 
-class _Replay(BaseEstimator):
-    """Stands in for the fold models when scoring all out-of-fold predictions at once: asked
-    about rows (``X`` holds their positions), it answers with what was predicted for them."""
-
-    def __init__(self, predictions=None, scores=None, kind=None):
-        self.predictions = predictions
-        self.scores = scores
-        self.kind = kind
-
-    def predict(self, X):
-        return self.predictions[np.asarray(X)[:, 0]]
-
-    @available_if(lambda self: self.kind == "probability")
-    def predict_proba(self, X):
-        return self.scores[np.asarray(X)[:, 0]]
-
-    @available_if(lambda self: self.kind == "decision")
-    def decision_function(self, X):
-        return self.scores[np.asarray(X)[:, 0]]
 
 
-class _ReplayClassifier(ClassifierMixin, _Replay):
-    pass
 
 
-class _ReplayRegressor(RegressorMixin, _Replay):
-    pass
 
 
 def _pooled_score(scorer, task, y, predictions, scores, kind, classes) -> float | None:
     """The run's metric on every out-of-fold prediction at once (not a mean over folds)."""
     if task == "regression":
-        replay = _ReplayRegressor(predictions)
+        replay = ReplayRegressor(predictions)
     else:
         if scores is not None and scores.ndim == 1 and kind == "probability":
             scores = np.column_stack([1 - scores, scores])
-        replay = _ReplayClassifier(predictions, scores, kind)
+        replay = ReplayClassifier(predictions, scores, kind)
         replay.classes_ = np.asarray(classes, dtype=y.dtype)
     try:
         return float(scorer(replay, np.arange(len(y))[:, None], y))
