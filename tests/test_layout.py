@@ -23,13 +23,15 @@ Checked:
   under 60 (a body is counted from its first statement to its last, the docstring aside);
 - functions take fewer than 8 parameters (``self``/``cls`` aside, ``*args`` and ``**kwargs`` one
   each), except estimators' ``__init__`` (scikit-learn's convention: one argument per
-  hyperparameter) and the public faces in ``WIDE_BY_CONTRACT``.
+  hyperparameter) and the public faces in ``WIDE_BY_CONTRACT``;
+- docs/architecture.md names every subpackage and only modules that exist.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from functools import cache
 from pathlib import Path
 
@@ -483,3 +485,15 @@ def test_internal_functions_take_fewer_than_8_parameters():
 def test_alias_modules_import_their_target(name):
     """An alias is there only for 0.1.0's pickles: it must keep importing where the classes moved."""
     assert ALIASES[name] in {i.target for i in _imports_of(modules()[name])}
+
+
+def test_architecture_page_matches_the_tree():
+    """docs/architecture.md names every subpackage, and each module it names exists."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    for package in PACKAGE_LAYER:
+        assert f"{package.removeprefix('automl.')}/" in page, f"docs/architecture.md does not name {package}"
+    named = set(re.findall(r"`((?:data|search|fit|store|deploy|report)/\w+)`", page))
+    assert named, "the page's module names were not found"
+    gone = sorted(name for name in named if "automl." + name.replace("/", ".") not in modules())
+    assert not gone, f"docs/architecture.md names modules that do not exist: {gone}"
+    assert "(docs/architecture.md)" in (ROOT / "README.md").read_text(), "README links docs/architecture.md"
