@@ -199,7 +199,7 @@ def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
     if col.kind == "categorical":
         values = series.to_numpy(dtype=object, na_value=None)
         missing = pd.isna(values)
-        text = np.array([_level(v) for v in values], dtype=object)
+        text = np.array([level_text(v) for v in values], dtype=object)
         text[missing] = MISSING_CATEGORY
         return text
     if col.dtype.startswith("timedelta"):
@@ -229,7 +229,7 @@ def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
     return values
 
 
-def _level(value) -> str:
+def level_text(value) -> str:
     """A category level as text; 101.0 reads as "101", as it would in a column without blanks."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import Column
-from .preprocess import _calendar, _coerce_column, _level
+from .preprocess import _calendar, _coerce_column, level_text
 
 __all__ = ["MAX_LEVELS", "PROFILE_FORMAT", "binned_shares", "column_values", "level_shares", "profile_table"]
 
@@ -98,7 +98,7 @@ def level_shares(series: pd.Series) -> tuple[dict[str, float], float]:
         counts = series.dropna().astype(str).value_counts()
     shares: dict[str, float] = {}
     for value, count in counts.items():
-        level = _level(value)
+        level = level_text(value)
         shares[level] = shares.get(level, 0.0) + count / n
     ordered = dict(sorted(shares.items(), key=lambda item: (-item[1], item[0])))
     return ordered, float(series.isna().sum()) / n

@@ -235,7 +235,7 @@ def prepare_target(y: Any, n_rows: int, task: str) -> tuple[np.ndarray, str]:
         if not np.isfinite(values).all():
             raise InputError("y contains inf; regression targets must be finite numbers")
         return values, task
-    labels = _label_array(series)
+    labels = label_array(series)
     n_classes = len(pd.unique(labels))
     if n_classes < 2:
         raise InputError(
@@ -270,7 +270,7 @@ def _label_kind(value) -> str:
     return "text" if isinstance(value, str) else type(value).__name__
 
 
-def _label_array(series: pd.Series) -> np.ndarray:
+def label_array(series: pd.Series) -> np.ndarray:
     """Class labels as a plain numpy array that scikit-learn sorts and compares reliably."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         if pd.api.types.is_float_dtype(series.cat.categories.dtype):

@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.schema import Column, _label_array, as_table, prepare_target
+from ..data.schema import Column, as_table, label_array, prepare_target
 from .._exceptions import InputError
 from .._metrics import resolve_scorer
 from ..store.persist import load
-from ..data.preprocess import _level
+from ..data.preprocess import level_text
 from ..data.profile import binned_shares, column_values, level_shares
 from ..store.result import Result
 
@@ -416,8 +416,8 @@ def _target(y: Any, n_rows: int, result: Result) -> np.ndarray:
     if n_missing:
         raise InputError(f"y has {n_missing} missing value(s) (of {len(series)} rows); drop those rows from X and y")
     classes = np.asarray(result.classes_ if result.classes_ is not None else result.manifest["classes"])
-    position = {_level(c): i for i, c in enumerate(classes)}  # by text: 1, 1.0 and "1" are one label
-    keys = [_level(v) for v in _label_array(series)]
+    position = {level_text(c): i for i, c in enumerate(classes)}  # by text: 1, 1.0 and "1" are one label
+    keys = [level_text(v) for v in label_array(series)]
     unseen = sorted(set(keys) - set(position))
     if unseen:
         raise InputError(
