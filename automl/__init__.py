@@ -20,16 +20,16 @@ from ._exceptions import AutoMLError, InputError, Interrupted, PluginError, RunD
 from ._spec import ModelContext, ModelSpec, RunInfo, TrialRecord
 from .hookspecs import hookimpl
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401  (automl.__version__)
 
 # name -> module that defines it; imported when first touched (PEP 562)
 _LAZY = {
     "fit_best": ".fit.api",
-    "evaluate": ".report.evaluate",
-    "Evaluation": ".report.evaluate",
+    "evaluate": ".review.evaluate",
+    "Evaluation": ".review.evaluate",
     "Result": ".store.result",
     "load": ".store.persist",
-    "report": ".report.report",
+    "report": ".review.report",
     "list_models": "._plugins",
     "get_plugin_manager": "._plugins",
     "AutoMLClassifier": ".fit.estimators",
@@ -63,10 +63,10 @@ __all__ = [
 if TYPE_CHECKING:
     from .fit.api import fit_best
     from .fit.estimators import AutoMLClassifier, AutoMLRegressor
-    from .report.evaluate import Evaluation, evaluate
+    from .review.evaluate import Evaluation, evaluate
     from .store.persist import load
     from ._plugins import get_plugin_manager, list_models
-    from .report.report import report
+    from .review.report import report
     from .store.result import Result
 
 

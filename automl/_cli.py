@@ -86,7 +86,7 @@ def _cmd_evaluate(args) -> int:
     """Exit 0 when the verdict is ok, 1 on drift or degradation (2, from main, for bad input)."""
     import json
 
-    from .report.evaluate import evaluate
+    from .review.evaluate import evaluate
     from ._exceptions import InputError
     from .store.persist import atomic_write, load
 
@@ -154,7 +154,7 @@ def _cmd_report(args) -> int:
         print("automl report needs: pip install 'automl-select[report]'", file=sys.stderr)
         return 2
     from .store.persist import load
-    from .report.report import report
+    from .review.report import report
 
     result = load(args.run_dir)  # a damaged run fails before the data is read
     X = y = None
@@ -174,35 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     logging_options.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    fit = sub.add_parser("fit", help="search for the best model and save the run", parents=[logging_options])
-    fit.add_argument("data", help="a CSV (optionally .gz) or Parquet file")
-    fit.add_argument("--target", required=True, help="the column to predict")
-    fit.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression", "classification"])
-    fit.add_argument("--time-budget", type=float, default=60.0, help="seconds for the whole run (default 60)")
-    fit.add_argument("--n-trials", type=int, default=None, help="at most this many trials per model")
-    fit.add_argument("--metric", default=None, help="a scikit-learn scorer name (default by task)")
-    fit.add_argument("--models", default=None, help="comma-separated model names (default: all)")
-    fit.add_argument(
-        "--cv", type=_folds, default="auto",
-        help="number of CV folds, or 'auto' (default: 5 folds; fewer, or a holdout with sampled trials, on tables large for the budget)",
-    )
-    fit.add_argument("--test-size", type=float, default=None, help="fraction held out for a test score")
-    fit.add_argument("--path", default=None, help="run directory to create (default automl-runs/<time>-<id>)")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--n-jobs", type=int, default=1,
-                     help="trials run in parallel, each in its own worker process (-1: one per core; default 1)")
-    fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies (e.g. postgresql://...)")
-    fit.add_argument("--study", default=None, metavar="NAME",
-                     help="with a database --storage: record the run under NAME so that `automl worker` processes join it")
-    fit.add_argument("--memory-limit", type=float, default=None, help="megabytes a trial may use")
-    fit.add_argument("--resume", action="store_true", help="continue the run in --path (same data and settings)")
-    fit.add_argument("--warm-start", default=None, metavar="RUN_DIR",
-                     help="start from the best configurations of a saved run (e.g. the last training)")
-    fit.add_argument("--no-ensemble", action="store_true",
-                     help="save the best single model, never a weighted average of the best trials")
-    fit.add_argument("--mlflow", default=None, metavar="URI",
-                     help="log the search to MLflow at this tracking URI, e.g. sqlite:///mlflow.db (needs the mlflow extra)")
-    fit.set_defaults(func=_cmd_fit)
+    _add_fit(sub, logging_options)
 
     predict = sub.add_parser("predict", help="predict with a saved run", parents=[logging_options])
     predict.add_argument("run_dir")
@@ -270,6 +242,39 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--output", "-o", default=None, help="folder to write to (default RUN_DIR/report)")
     report.set_defaults(func=_cmd_report)
     return parser
+
+
+def _add_fit(sub, *parents: argparse.ArgumentParser) -> None:
+    """``automl fit``: its options are fit_best's arguments."""
+    fit = sub.add_parser("fit", help="search for the best model and save the run", parents=list(parents))
+    fit.add_argument("data", help="a CSV (optionally .gz) or Parquet file")
+    fit.add_argument("--target", required=True, help="the column to predict")
+    fit.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression", "classification"])
+    fit.add_argument("--time-budget", type=float, default=60.0, help="seconds for the whole run (default 60)")
+    fit.add_argument("--n-trials", type=int, default=None, help="at most this many trials per model")
+    fit.add_argument("--metric", default=None, help="a scikit-learn scorer name (default by task)")
+    fit.add_argument("--models", default=None, help="comma-separated model names (default: all)")
+    fit.add_argument(
+        "--cv", type=_folds, default="auto",
+        help="number of CV folds, or 'auto' (default: 5 folds; fewer, or a holdout with sampled trials, on tables large for the budget)",
+    )
+    fit.add_argument("--test-size", type=float, default=None, help="fraction held out for a test score")
+    fit.add_argument("--path", default=None, help="run directory to create (default automl-runs/<time>-<id>)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--n-jobs", type=int, default=1,
+                     help="trials run in parallel, each in its own worker process (-1: one per core; default 1)")
+    fit.add_argument("--storage", default=None, help="Optuna storage URL for the studies (e.g. postgresql://...)")
+    fit.add_argument("--study", default=None, metavar="NAME",
+                     help="with a database --storage: record the run under NAME so that `automl worker` processes join it")
+    fit.add_argument("--memory-limit", type=float, default=None, help="megabytes a trial may use")
+    fit.add_argument("--resume", action="store_true", help="continue the run in --path (same data and settings)")
+    fit.add_argument("--warm-start", default=None, metavar="RUN_DIR",
+                     help="start from the best configurations of a saved run (e.g. the last training)")
+    fit.add_argument("--no-ensemble", action="store_true",
+                     help="save the best single model, never a weighted average of the best trials")
+    fit.add_argument("--mlflow", default=None, metavar="URI",
+                     help="log the search to MLflow at this tracking URI, e.g. sqlite:///mlflow.db (needs the mlflow extra)")
+    fit.set_defaults(func=_cmd_fit)
 
 
 def _folds(value: str) -> int | str:

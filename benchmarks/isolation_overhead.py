@@ -25,7 +25,7 @@ from automl.search import trial_process_main as _worker
 from automl.data.schema import as_table, infer_schema, prepare_target
 from automl._metrics import resolve_scorer
 from automl._plugins import collect_models, get_plugin_manager
-from automl.search.trial_process import WorkerRunner
+from automl.search.trial_process import TrialProcess
 from automl.search.studies import build_pipeline
 from automl._spec import ModelContext
 
@@ -58,7 +58,7 @@ def main() -> None:
     # the same code the worker runs, called in this process, with one BLAS thread like the worker
     state = _worker._State()
     _worker._set_data(state, cloudpickle.dumps(data))
-    runner = WorkerRunner(data)
+    runner = TrialProcess(data)
     t0 = time.perf_counter()
     runner.ensure_started()
     start_up = time.perf_counter() - t0

@@ -14,10 +14,10 @@ from automl.plugins._anytime import TimeLimitedEnsemble
 __all__ = ["build_forest", "forest_space", "forest_spec"]
 
 
-def forest_spec(name, *, classifier, regressor, max_features, defaults, cost, description, max_samples=False):
+def forest_spec(name, *, estimators, max_features, defaults, cost, description, max_samples=False):
     """The ModelSpec of a scikit-learn forest for every task.
 
-    :param classifier: the forest class for classes, and ``regressor`` for regression.
+    :param estimators: the forest classes (for classes, for regression).
     :param max_features: ``max_features(trial, context)`` suggests the features tried per split.
     :param defaults: the first trial's values; the scikit-learn criterion and class weights
         are added for classification.
@@ -27,7 +27,7 @@ def forest_spec(name, *, classifier, regressor, max_features, defaults, cost, de
         name=name,
         tasks={"binary", "multiclass", "regression"},
         search_space=functools.partial(forest_space, max_features=max_features, max_samples=max_samples),
-        build=functools.partial(build_forest, classifier=classifier, regressor=regressor),
+        build=functools.partial(build_forest, classifier=estimators[0], regressor=estimators[1]),
         default_params={**defaults, "criterion": "gini", "class_weight": None},
         preprocessing="ordinal",
         cost=cost,

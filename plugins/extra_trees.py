@@ -20,6 +20,6 @@ def automl_models():
     # scikit-learn's defaults (no bootstrap: every tree sees every row), with 200 trees
     defaults = {"n_estimators": 200, "max_features_rule": "scikit-learn", "min_samples_leaf": 1, "bootstrap": False}
     return [forest_spec(
-        "extra_trees", classifier=ExtraTreesClassifier, regressor=ExtraTreesRegressor, max_features=_max_features,
+        "extra_trees", estimators=(ExtraTreesClassifier, ExtraTreesRegressor), max_features=_max_features,
         max_samples=True, defaults=defaults, cost=4.0, description="extremely randomized trees (scikit-learn)",
     )]

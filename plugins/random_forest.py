@@ -14,6 +14,6 @@ def _max_features(trial, context):
 def automl_models():
     defaults = {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1, "bootstrap": True}
     return [forest_spec(
-        "random_forest", classifier=RandomForestClassifier, regressor=RandomForestRegressor,
+        "random_forest", estimators=(RandomForestClassifier, RandomForestRegressor),
         max_features=_max_features, defaults=defaults, cost=5.0, description="random forest (scikit-learn)",
     )]

@@ -6,10 +6,10 @@ from sklearn.datasets import load_wine
 from sklearn.metrics import mean_squared_error
 
 import automl
-from automl.fit.api import _clearly_better, _with_ensemble
+from automl.fit.select import clearly_better as _clearly_better, with_ensemble as _with_ensemble
 from automl.store.ensemble import ENSEMBLE
 from automl.search.ensemble import PredictionPool, select_ensemble
-from automl.report.oof import out_of_fold
+from automl.review.oof import out_of_fold
 from conftest import read_bundled
 
 

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits, load_wine
 
 import automl
 from automl.data.schema import Column, infer_schema
-from automl.report.evaluate import population_stability_index
+from automl.review.evaluate import population_stability_index
 from automl.data.profile import MAX_LEVELS, profile_table
 
 AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"

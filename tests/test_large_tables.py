@@ -13,7 +13,7 @@ from conftest import read_bundled
 import automl
 from automl.data import validation as _validation
 from automl.search import payload as _shared_data
-from automl.report.oof import out_of_fold
+from automl.review.oof import out_of_fold
 from automl.search.payload import SharedData, compact_floats, load_payload
 from automl.data.validation import Validation, choose_validation, make_folds, make_splitter, refit_scale
 
@@ -124,9 +124,9 @@ def test_a_refit_that_would_not_fit_in_time_uses_the_largest_sample_that_does(tm
     """The sizing rule, then the worker refitting on a seeded, stratified sample of that size."""
     from sklearn.datasets import load_breast_cancer
 
-    from automl.fit.api import REFIT_ROWS_SAFETY, _refit_rows
+    from automl.fit.refit import REFIT_ROWS_SAFETY, _refit_rows
     from automl._plugins import collect_models, get_plugin_manager
-    from automl.search.trial_process import WorkerRunner
+    from automl.search.trial_process import TrialProcess
     from automl.search.studies import ModelSearch, build_pipeline
     from automl.data.schema import infer_schema
     from automl._spec import ModelContext
@@ -140,7 +140,7 @@ def test_a_refit_that_would_not_fit_in_time_uses_the_largest_sample_that_does(tm
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     context = ModelContext(task="binary", seed=0, n_samples=len(X), n_features=X.shape[1], n_classes=2)
-    runner = WorkerRunner({"X": X, "y": y.to_numpy(), "search_rows": np.arange(len(y)), "test_rows": None,
+    runner = TrialProcess({"X": X, "y": y.to_numpy(), "search_rows": np.arange(len(y)), "test_rows": None,
                            "folds": None, "scorer": None})
     try:
         pipeline = build_pipeline(model, model.spec.default_params, context, infer_schema(X))

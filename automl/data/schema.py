@@ -19,7 +19,7 @@ import pandas as pd
 from .._exceptions import InputError
 from .._spec import TASKS
 
-__all__ = ["Column", "check_task_name", "as_table", "infer_schema", "prepare_target"]
+__all__ = ["Column", "columns_from_records", "check_task_name", "as_table", "infer_schema", "prepare_target"]
 
 logger = logging.getLogger(__name__)
 
@@ -295,3 +295,8 @@ def label_array(series: pd.Series) -> np.ndarray:
             "e.g. y.astype(str)"
         )
     return values
+
+
+def columns_from_records(records: list[dict]) -> list[Column]:
+    """The schema as a manifest records it (``Column.to_dict`` of each column), read back."""
+    return [Column(**{**c, "parts": tuple(c.get("parts", ()))}) for c in records]

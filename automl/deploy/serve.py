@@ -41,7 +41,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from .. import __version__
+from .._version import __version__
 from .._exceptions import InputError, RunDirectoryError
 from ..store.persist import load
 from ..store.result import Result

@@ -15,18 +15,17 @@ gives the same trials."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-import optuna
-from .ensemble import PredictionPool
-from .trial_process import WorkerRunner
-from .._spec import ModelContext
+
 from .studies import MIN_SECONDS_FOR_FIRST_TRIAL, ModelSearch, quiet_optuna
-from .trial import run_trial
+from .trial import Assignment, TrialSetup, run_trial
+from .trial_process import TrialProcess
 
 __all__ = ["run_search"]
 
@@ -39,42 +38,30 @@ LATER_TRIAL_SHARE = 0.5
 
 
 def run_search(
-    searches: list[ModelSearch],
-    runners: Sequence[WorkerRunner],
-    n_folds: int,
-    schema,
-    context: ModelContext,
-    *,
-    stop_at: Callable[[], float],
-    n_trials: int | None,
-    on_trial: Callable[[ModelSearch, optuna.trial.FrozenTrial], None] | None = None,
-    refit_fits: float = 1.25,
+    searches: list[ModelSearch], runners: Sequence[TrialProcess], setup: TrialSetup, *, n_trials: int | None,
     shared: bool = False,
-    pool: PredictionPool | None = None,
 ) -> None:
-    """Run trials until every model is exhausted or ``time.monotonic()`` passes ``stop_at()``.
+    """Run trials until every model is exhausted or ``time.monotonic()`` passes ``setup.stop_at()``.
 
     ``search_space`` and ``build`` run here, in the parent; the built pipeline is fitted and
-    scored in a runner's worker process, one fold per request. With several runners, each is
+    scored in a runner's trial process, one fold per request. With several runners, each is
     driven by its own thread (the first by the calling thread, so Ctrl-C arrives where it is
     handled) and trials run in parallel; the scheduler hands out work under a lock.
     ``stop_at`` is re-read before each trial and fold: it moves as the expected cost of the
     final refit becomes known. ``shared``: other processes work on the same studies (a run
     on a database with ``automl worker`` processes), so the counts are re-read from the studies
     before each decision, and trials whose process stopped sending heartbeats are failed and
-    retried. ``pool``: keeps the validation predictions of completed trials (for an ensemble).
+    retried.
     """
-    scheduler = _Scheduler(searches, n_trials, stop_at, shared=shared)
+    scheduler = _Scheduler(searches, n_trials, setup.stop_at, shared=shared)
+    on_trial = setup.on_trial
     if on_trial is not None and len(runners) > 1:
         on_trial = _serialized(on_trial)
+    setup = dataclasses.replace(setup, on_trial=on_trial, cancelled=scheduler.cancelled)
 
-    def drive(runner: WorkerRunner) -> None:
-        while (work := scheduler.next()) is not None:
-            search, share, kill_share = work
-            run_trial(
-                search, runner, n_folds, schema, context, stop_at, on_trial, share, refit_fits, kill_share,
-                cancelled=scheduler.cancelled, pool=pool,
-            )
+    def drive(runner: TrialProcess) -> None:
+        while (assignment := scheduler.next()) is not None:
+            run_trial(assignment, runner, setup)
 
     with quiet_optuna():
         helpers = [_DrivingThread(drive, runner) for runner in runners[1:]]
@@ -98,7 +85,7 @@ def run_search(
 class _DrivingThread(threading.Thread):
     """Drives one runner; an unexpected error is kept and raised in the calling thread."""
 
-    def __init__(self, drive: Callable[[WorkerRunner], None], runner: WorkerRunner):
+    def __init__(self, drive: Callable[[TrialProcess], None], runner: TrialProcess):
         super().__init__(name=f"automl-trials-{id(runner):x}", daemon=True)
         self._drive, self._runner = drive, runner
         self.error: BaseException | None = None
@@ -141,8 +128,8 @@ class _Scheduler:
         self._position = 0
         self._lock = threading.Lock()
 
-    def next(self) -> tuple[ModelSearch, float, float] | None:
-        """(model, share, kill share) of the next trial, counted as started; None when done."""
+    def next(self) -> Assignment | None:
+        """The next trial, counted as started; None when done."""
         with self._lock:
             if self.cancelled.is_set():
                 return None
@@ -150,8 +137,8 @@ class _Scheduler:
                 self._sync()
             work = self._first_round() or self._later()
             if work is not None:
-                work[0].started += 1
-                work[0].running += 1  # from now on, stop_at() keeps time to refit this model
+                work.search.started += 1
+                work.search.running += 1  # from now on, stop_at() keeps time to refit this model
             return work
 
     def _sync(self) -> None:
@@ -164,7 +151,7 @@ class _Scheduler:
                 fail_stale_trials(search.study)  # a no-op unless the storage keeps heartbeats
             search.sync()
 
-    def _first_round(self) -> tuple[ModelSearch, float, float] | None:
+    def _first_round(self) -> Assignment | None:
         while self._position < len(self._first):
             i, search = self._position, self._first[self._position]
             self._position += 1
@@ -181,28 +168,30 @@ class _Scheduler:
             # first round: an expensive model cannot take the time of those not tried yet
             untried = len(self._first) - i
             share = 1.0 / (untried + 1)
-            return search, share, self._first_kill_share(share, untried, anything)
+            return Assignment(search, share, self._first_kill_share(share, untried, anything), patient=not anything)
         return None
 
     @staticmethod
     def _first_kill_share(share: float, untried: int, anything: bool) -> float:
         """The share of the time left at which a first trial is stopped (times KILL_FACTOR).
 
-        While other models are untried, a first trial never takes their time: it is stopped at
-        its share, or, until some model has a score, at an equal share of the time left among
-        the untried models (none kept for later: a short budget should still give the
-        cheapest model's defaults). The last untried model, with nothing scored yet, may run
-        until the search ends."""
+        While other models are untried, a first trial never takes all of their time. Once some
+        model has a score, it is stopped at its equal share. Until then, a short budget should
+        still give the cheapest model's defaults, and a slow model cannot be told from one that
+        hangs: it may take half of the time left (stopped at 0.75 of it), the other half is kept
+        for the untried models; such a trial is ``patient`` too (see ``Assignment``). The last
+        untried model, with nothing scored yet, may run until the search ends. This first-round
+        guarantee is part of the contract: whatever the order of the first trials, keep it."""
         if anything:
             return share
-        return 1.0 / untried
+        return 1.0 if untried == 1 else 0.5
 
-    def _later(self) -> tuple[ModelSearch, float, float] | None:
+    def _later(self) -> Assignment | None:
         search = _next_model(self.searches, self.n_trials, self.stop_at() - time.monotonic())
         if search is None:
             return None
         kill_share = LATER_TRIAL_SHARE if any(s.best is not None for s in self.searches) else 1.0
-        return search, LATER_TRIAL_SHARE, kill_share
+        return Assignment(search, LATER_TRIAL_SHARE, kill_share)
 
 
 def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left: float) -> ModelSearch | None:

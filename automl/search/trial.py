@@ -10,15 +10,18 @@ import statistics
 import threading
 import time
 import warnings
+from collections.abc import Callable
+
 import numpy as np
 from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize uses; ask/tell has no public form
 from optuna.trial import TrialState
-from .ensemble import PredictionPool
-from .trial_process import TrialFailure, WorkerRunner
-from .._spec import ModelContext
-from .studies import build_pipeline
 
-__all__ = ["run_trial", "BUDGET_STOP"]
+from .._spec import ModelContext
+from .ensemble import PredictionPool
+from .studies import ModelSearch, build_pipeline
+from .trial_process import TrialFailure, TrialProcess
+
+__all__ = ["Assignment", "TrialSetup", "run_trial", "BUDGET_STOP"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +46,71 @@ def _timed(context: ModelContext, until: float, fits_left: float, overhead: floa
     return dataclasses.replace(context, time_limit=max(0.5, FIT_SHARE * seconds_left / max(fits_left, 1)))
 
 
-def run_trial(
-    search, runner: WorkerRunner, n_folds, schema, context, stop_at, on_trial, share=1.0, refit_fits=1.25,
-    kill_share=1.0, cancelled: threading.Event | None = None, pool: PredictionPool | None = None,
-) -> None:
-    """One trial: ``share`` of the search time left is what its fits are told they may use
-    (``ModelContext.time_limit``), keeping room for ``refit_fits`` more (the final refit, should
-    this model win). A fit is stopped by force at ``KILL_FACTOR * kill_share`` of the time left,
-    or at the end of the search. The scheduler has counted it in ``search.started`` and
-    ``search.running``."""
+@dataclasses.dataclass(frozen=True)
+class Assignment:
+    """A trial the scheduler hands out: its model; the ``share`` of the search time left that
+    its fits are told they may use; ``kill_share``: it is stopped by force at ``KILL_FACTOR``
+    times that share of the time left (or at the end of the search); ``patient``: until some model
+    has a score, a first trial whose folds finish is not hanging, so once a fold has finished it
+    may run on to its projected end, lest a short budget give no model at all."""
+
+    search: ModelSearch
+    share: float = 1.0
+    kill_share: float = 1.0
+    patient: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialSetup:
+    """What every trial of a search shares: the folds, the schema and context of its pipelines,
+    when the search stops (``stop_at()``, re-read as the refit's expected cost becomes known), the
+    fits kept for the refit (``refit_fits``), whom to tell of a finished trial, the interrupt flag
+    and the pool of validation predictions (for an ensemble)."""
+
+    n_folds: int
+    schema: list
+    context: ModelContext
+    stop_at: Callable[[], float]
+    on_trial: Callable | None = None
+    refit_fits: float = 1.25
+    cancelled: threading.Event | None = None
+    pool: PredictionPool | None = None
+
+
+@dataclasses.dataclass
+class _Folds:
+    """What a trial's folds have shown so far."""
+
+    scores: list[float] = dataclasses.field(default_factory=list)
+    fit_seconds: list[float] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    predictions: list = dataclasses.field(default_factory=list)
+
+
+class _Clock:
+    """A trial's times: when its fits are told to be done, and when it is stopped by force."""
+
+    def __init__(self, assignment: Assignment, stop_at: Callable[[], float]):
+        self.started = time.monotonic()
+        left = stop_at() - self.started
+        self.until = self.started + assignment.share * left
+        # the hard limit, above its share, so that a fit that hangs cannot starve the other models
+        # (never sooner than a few times its typical trial, which a busy machine can stretch)
+        typical = assignment.search.typical_trial_seconds()
+        self.kill_at = self.started + max(min(1.0, KILL_FACTOR * assignment.kill_share) * left, 3 * typical)
+
+    def progressed(self, assignment: Assignment, folds: _Folds, n_folds: int) -> None:
+        if assignment.patient:  # its folds finish: stopped only past its projected end
+            projected = self.started + KILL_FACTOR * statistics.mean(folds.seconds) * n_folds
+            self.kill_at = max(self.kill_at, projected)
+
+
+def run_trial(assignment: Assignment, runner: TrialProcess, setup: TrialSetup) -> None:
+    """One trial: its folds fitted in ``runner``'s trial process, each told its share of the time
+    (``ModelContext.time_limit``), keeping room for ``setup.refit_fits`` more (the final refit,
+    should this model win); recorded in its study. The scheduler has counted it in
+    ``search.started`` and ``search.running``."""
+    search = assignment.search
     study = search.study
     with warnings.catch_warnings():
         # Optuna expects heartbeats with study.optimize; this loop keeps them itself, below
@@ -63,60 +122,17 @@ def run_trial(
     heartbeat.start()
     if runner.last_pid is not None:  # who runs it, from the start (a fold may replace the worker)
         trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
-    started = time.monotonic()
-    trial_until = started + share * (stop_at() - started)
-    # the hard limit, above its share, so that a fit that hangs cannot starve the other models
-    # (never sooner than a few times its typical trial, which a busy machine can stretch)
-    kill_at = started + max(
-        min(1.0, KILL_FACTOR * kill_share) * (stop_at() - started), 3 * search.typical_trial_seconds()
-    )
-    scores: list[float] = []
-    fit_seconds: list[float] = []
-    predictions: list = []
-    state, value, error = TrialState.COMPLETE, None, None
+    clock, folds = _Clock(assignment, setup.stop_at), _Folds()
+    state, error = TrialState.COMPLETE, None
     try:
-        params = search.model.spec.search_space(trial, _timed(context, trial_until, n_folds + refit_fits))
-        if not isinstance(params, dict):
-            raise TypeError(f"search_space() returned {type(params).__name__}, expected a dict")
-        fold_seconds: list[float] = []
-        for k in range(n_folds):
-            now = time.monotonic()
-            # a model that cannot stop early overshoots by at most half a fold
-            if now >= stop_at() or (fold_seconds and now + 0.5 * statistics.mean(fold_seconds) > stop_at()):
-                raise _OutOfTime(f"{BUDGET_STOP} after {k} of {n_folds} folds")
-            # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
-            overhead = statistics.mean(w - f for w, f in zip(fold_seconds, fit_seconds)) if fold_seconds else 0.0
-            timed = _timed(context, trial_until, n_folds - k + refit_fits, overhead)
-            pipeline = build_pipeline(search.model, params, timed, schema)
-            limit = min(stop_at(), kill_at)  # kill_at may lie past stop_at: the budget wins
-            try:
-                answer = runner.fit_fold(pipeline, k, timeout=limit - now)
-            except TrialFailure as failure:
-                if failure.kind == "timeout" and limit >= stop_at():
-                    raise _OutOfTime(f"{BUDGET_STOP} during fold {k + 1} of {n_folds} ({failure.reason})") from None
-                if failure.kind == "timeout":
-                    search.durations.append(math.inf)  # it cannot finish within any share: do not retry
-                    failure.reason = f"still running at the trial's time limit ({kill_at - started:.1f} s), stopped"
-                raise
-            finally:
-                trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
-            search.fold_fit_seconds.append(answer["fit_seconds"])
-            fit_seconds.append(answer["fit_seconds"])
-            fold_seconds.append(time.monotonic() - now)
-            scores.append(answer["score"])
-            predictions.append(answer.get("predictions"))
-            trial.report(float(np.mean(scores)), k)
-            if k + 1 < n_folds and trial.should_prune():
-                state = TrialState.PRUNED
-                break
-        value = float(np.mean(scores))
+        state = _fit_folds(trial, assignment, runner, setup, clock, folds)
     except _OutOfTime as exc:
         state, error = TrialState.FAIL, str(exc)
         # what the whole trial would have taken, so the scheduler does not try it again in vain
-        done = len(scores)
-        search.durations.append((time.monotonic() - started) * n_folds / done if done else math.inf)
+        done = len(folds.scores)
+        search.durations.append((time.monotonic() - clock.started) * setup.n_folds / done if done else math.inf)
     except TrialFailure as failure:  # raised, crashed, or used too much memory in the worker
-        if cancelled is not None and cancelled.is_set():  # its worker was stopped by an interrupt
+        if setup.cancelled is not None and setup.cancelled.is_set():  # its worker was stopped by an interrupt
             trial.set_user_attr("error", "interrupted")
             study.tell(trial, state=TrialState.FAIL)
             raise KeyboardInterrupt from None
@@ -133,19 +149,72 @@ def run_trial(
     finally:
         search.running -= 1
         heartbeat.join()
-    duration = time.monotonic() - started
-    trial.set_user_attr("fold_scores", scores)
-    trial.set_user_attr("fold_fit_seconds", fit_seconds)
+    _record(trial, search, setup, folds, (state, error, time.monotonic() - clock.started))
+
+
+def _fit_folds(trial, assignment: Assignment, runner: TrialProcess, setup: TrialSetup, clock: _Clock, folds: _Folds):
+    """Fit and score the folds one by one, reporting the running mean so that the pruner can
+    stop a poor configuration early; returns the trial's state (complete or pruned)."""
+    search, n_folds, stop_at = assignment.search, setup.n_folds, setup.stop_at
+    params = search.model.spec.search_space(trial, _timed(setup.context, clock.until, n_folds + setup.refit_fits))
+    if not isinstance(params, dict):
+        raise TypeError(f"search_space() returned {type(params).__name__}, expected a dict")
+    for k in range(n_folds):
+        now = time.monotonic()
+        # a model that cannot stop early overshoots by at most half a fold
+        if now >= stop_at() or (folds.seconds and now + 0.5 * statistics.mean(folds.seconds) > stop_at()):
+            raise _OutOfTime(f"{BUDGET_STOP} after {k} of {n_folds} folds")
+        # built per fold: each fit is told its share of the time left (ModelContext.time_limit)
+        overhead = statistics.mean(w - f for w, f in zip(folds.seconds, folds.fit_seconds)) if folds.seconds else 0.0
+        timed = _timed(setup.context, clock.until, n_folds - k + setup.refit_fits, overhead)
+        pipeline = build_pipeline(search.model, params, timed, setup.schema)
+        answer = _fit_fold(trial, search, runner, pipeline, (k, n_folds), clock, stop_at)
+        search.fold_fit_seconds.append(answer["fit_seconds"])
+        folds.fit_seconds.append(answer["fit_seconds"])
+        folds.seconds.append(time.monotonic() - now)
+        folds.scores.append(answer["score"])
+        folds.predictions.append(answer.get("predictions"))
+        clock.progressed(assignment, folds, n_folds)
+        trial.report(float(np.mean(folds.scores)), k)
+        if k + 1 < n_folds and trial.should_prune():
+            return TrialState.PRUNED
+    return TrialState.COMPLETE
+
+
+def _fit_fold(trial, search: ModelSearch, runner: TrialProcess, pipeline, fold: tuple[int, int], clock: _Clock, stop_at) -> dict:
+    """Fold ``k`` of ``n`` in the trial process, stopped at the kill time or the end of the search."""
+    k, n_folds = fold
+    limit = min(stop_at(), clock.kill_at)  # kill_at may lie past stop_at: the budget wins
+    try:
+        return runner.fit_fold(pipeline, k, timeout=limit - time.monotonic())
+    except TrialFailure as failure:
+        if failure.kind == "timeout" and limit >= stop_at():
+            raise _OutOfTime(f"{BUDGET_STOP} during fold {k + 1} of {n_folds} ({failure.reason})") from None
+        if failure.kind == "timeout":
+            search.durations.append(math.inf)  # it cannot finish within any share: do not retry
+            failure.reason = f"still running at the trial's time limit ({clock.kill_at - clock.started:.1f} s), stopped"
+        raise
+    finally:
+        trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
+
+
+def _record(trial, search: ModelSearch, setup: TrialSetup, folds: _Folds, ending: tuple) -> None:
+    """Tell the study how the trial ended, update the model's counts, tell the observer."""
+    state, error, duration = ending
+    study = search.study
+    trial.set_user_attr("fold_scores", folds.scores)
+    trial.set_user_attr("fold_fit_seconds", folds.fit_seconds)
     trial.set_user_attr("duration", duration)
     if error:
         trial.set_user_attr("error", error)
     if state == TrialState.COMPLETE:
+        value = float(np.mean(folds.scores))
         frozen = study.tell(trial, value)
         search.completed += 1
         search.best = value if search.best is None else max(search.best, value)
         search.durations.append(duration)
-        if pool is not None:
-            pool.add(search.name, frozen.number, value, frozen.params, predictions, max(fit_seconds, default=0.0))
+        if setup.pool is not None:
+            setup.pool.add(search.name, frozen.number, value, frozen.params, folds.predictions, max(folds.fit_seconds, default=0.0))
     elif state == TrialState.PRUNED:
         frozen = study.tell(trial, state=TrialState.PRUNED)
         search.durations.append(duration)
@@ -154,5 +223,5 @@ def run_trial(
         search.failed += 1
         log = logger.info if error.startswith(BUDGET_STOP) else logger.warning
         log("%s trial %d failed: %s", search.name, trial.number, error)
-    if on_trial is not None:
-        on_trial(search, frozen)
+    if setup.on_trial is not None:
+        setup.on_trial(search, frozen)

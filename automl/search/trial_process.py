@@ -1,6 +1,9 @@
-"""The parent's side of trial isolation: a worker process that can be timed out, killed, replaced.
+"""The parent's side of trial isolation: a trial process (a child process that fits the trials'
+folds, see ``automl.search.trial_process_main``) that can be timed out, killed, replaced. Not to
+be confused with a peer worker (``automl worker``, ``automl.fit.peer``), another process that
+joins a shared run.
 
-Workers are started with the ``forkserver`` method where the platform has it (a clean server
+Trial processes are started with the ``forkserver`` method where the platform has it (a clean server
 process with scikit-learn and pandas already imported forks each worker in milliseconds), else
 ``spawn``. Never ``fork``: the parent may hold threads, and forking those can deadlock.
 """
@@ -16,7 +19,7 @@ import time
 
 import cloudpickle
 
-__all__ = ["TrialFailure", "WorkerRunner"]
+__all__ = ["TrialFailure", "TrialProcess"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +84,10 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
-class WorkerRunner:
-    """One worker process holding the run's data; requests have a timeout and a memory limit.
+class TrialProcess:
+    """One trial process holding the run's data; requests have a timeout and a memory limit.
 
-    A worker that times out, exceeds ``memory_limit`` (MB) or dies is replaced before the next
+    A process that times out, exceeds ``memory_limit`` (MB) or dies is replaced before the next
     request, and the data is sent to the new one.
     """
 

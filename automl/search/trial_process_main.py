@@ -1,4 +1,4 @@
-"""What runs inside a trial worker process: fit and score pipelines on the run's data.
+"""What runs inside a trial process: fit and score pipelines on the run's data.
 
 The parent (``automl.search.trial_process``) sends requests over a pipe; each answer is ``("ok", value)``
 or ``("error", message, traceback)``. A request that hangs, crashes the interpreter or eats

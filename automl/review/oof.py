@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from ..fit.api import _fingerprint, _split_test
-from ..data.schema import Column, as_table, prepare_target
+from ..data.plan import DataPlan, PlanSpec, check_fingerprint, fingerprint
+from ..data.schema import Column, as_table, columns_from_records, prepare_target
 from ..store.ensemble import ENSEMBLE, align_class_columns, make_ensemble
 from .._exceptions import InputError
 from .._metrics import resolve_scorer
@@ -29,7 +29,7 @@ from .._plugins import collect_models, get_plugin_manager
 from ..store.result import Result
 from ..search.studies import build_pipeline, params_of
 from .._spec import ModelContext
-from ..data.validation import Validation, choose_validation, make_folds, make_splitter
+from ..data.validation import Validation, choose_validation, make_splitter
 from .._metrics import ReplayClassifier, ReplayRegressor
 
 __all__ = ["OutOfFold", "out_of_fold", "winning_trial", "IMPORTANCE_REPEATS", "MAX_IMPORTANCE_ROWS"]
@@ -96,21 +96,17 @@ def out_of_fold(result: Result, X: Any, y: Any = None, *, cv: Any = None, plugin
     """
     manifest = result.manifest
     task, seed = result.task, int(manifest.get("seed", 0))
-    schema = [Column(**{**c, "parts": tuple(c.get("parts", ()))}) for c in manifest["columns"]]
+    schema = columns_from_records(manifest["columns"])
     table, y_all = _same_data(manifest, schema, X, y, task)
-    search_rows, test_rows = _split_test(y_all, manifest.get("test_size"), task, seed)
-    X_search, y_search = table.iloc[search_rows].reset_index(drop=True), y_all[search_rows]
     recorded = manifest.get("validation")
-    if recorded:  # cv="auto" or a number of folds: the plan, its samples included
-        validation = Validation.from_dict(recorded)
-        folds = make_folds(make_splitter(None, validation, task, seed), X_search, y_search, task, validation, seed)
-    else:
-        folds = make_folds(_splitter(manifest.get("cv"), task, seed, cv), X_search, y_search, task)
-
-    context = ModelContext(
-        task=task, seed=seed, n_samples=len(X_search), n_features=table.shape[1],
-        n_classes=len(np.unique(y_all)) if task != "regression" else 0, n_jobs=1,
-    )
+    # cv="auto" or a number of folds: the recorded plan, its samples included; else the run's splitter
+    plan = DataPlan.make(table, y_all, PlanSpec(
+        task, seed, manifest.get("test_size"), schema=schema,
+        cv=None if recorded else _splitter(manifest.get("cv"), task, seed, cv),
+        validation=Validation.from_dict(recorded) if recorded else None,
+    ))
+    X_search, y_search, folds, test_rows = plan.X_search, plan.y_search, plan.folds, plan.test_rows
+    context = plan.context(n_jobs=1)
     build, search_fold_scores = _winner_builder(result, context, schema, plugins)
     _, scorer = resolve_scorer(result.metric, task)
 
@@ -182,12 +178,11 @@ def _same_data(manifest: dict, schema: list[Column], X: Any, y: Any, task: str) 
         y_all = prepare_target(y, len(table), task)[0]
     except InputError as exc:
         raise InputError(f"the target does not fit the run ({task}): {exc}") from None
-    if _fingerprint(table, y_all) != manifest.get("data_sha256"):
-        raise InputError(
-            f"the data differs from the data the run was fitted on ({len(table)} rows here, {manifest.get('n_rows')} "
-            "in the run; the checksums differ): the report's out-of-fold figures need the same data as the run. "
-            "Pass the exact table given to automl fit / fit_best"
-        )
+    check_fingerprint(fingerprint(table, y_all), manifest.get("data_sha256"), (
+        f"the data differs from the data the run was fitted on ({len(table)} rows here, {manifest.get('n_rows')} "
+        "in the run; the checksums differ): the report's out-of-fold figures need the same data as the run. "
+        "Pass the exact table given to automl fit / fit_best"
+    ))
     return table, y_all
 
 

@@ -22,7 +22,7 @@ A training column without a drift measure is never left out in silence: ``Evalua
 names it with the reason (dropped at fit time, so unused by the model; or its training profile
 failed or was not recorded), and the report and the verdict line say so.
 
-The drift measures themselves are in ``automl.report.drift``; this module scores the model,
+The drift measures themselves are in ``automl.review.drift``; this module scores the model,
 applies the thresholds and words the verdict.
 """
 

@@ -5,7 +5,7 @@ hyperparameter importances and the run's metadata. With the data the run was fit
 run keeps no copy of it): the winner refit on each of the run's own CV folds, and from its
 out-of-fold predictions the score check, the error figures (confusion matrix and ROC/PR
 curves, or predicted-vs-actual and residuals) and permutation feature importance
-(``automl.report.oof``).
+(``automl.review.oof``).
 
 The work is shared out: ``figures`` draws the PNGs, ``importances`` reads Optuna's
 hyperparameter importances, ``page`` holds what the sections share, ``run_sections`` and
