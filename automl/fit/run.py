@@ -283,7 +283,7 @@ class FitRun:
             result.manifest = save_run(directory, result, result.manifest)
             logger.info("saved the run to %s", directory)
         if self.shared_run is not None:
-            self.shared_self.update(state="finished", model=result.model_name, cv_score=result.score)
+            self.shared_run.update(state="finished", model=result.model_name, cv_score=result.score)
         self.observe("automl_run_finished", result=result)
         if self.interrupted:
             where = f"saved in {directory}" if directory is not None else "not saved (save=False)"
