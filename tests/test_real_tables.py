@@ -158,6 +158,8 @@ def test_values_that_arrive_as_python_objects():
         "month": pd.Series(pd.period_range("2020-01", periods=n, freq="M")),
         "wait": pd.to_timedelta(rng.integers(0, 48, n) + 10 * y, unit="h"),
         "tags": [["a", "b"], ["c"]] * (n // 2),
+        # Python ints past int64 (ids from another system, hashes): pandas keeps them as objects
+        "big": [10**30 + int(v) * 10**25 for v in rng.integers(0, 50, n) + 20 * y],
     })
     result = automl.fit_best(X, y, models=["logistic_regression"], n_trials=1, cv=3, save=False)
     kinds = {c["name"]: (c["kind"], c["note"]) for c in result.manifest["columns"]}
@@ -165,7 +167,9 @@ def test_values_that_arrive_as_python_objects():
     assert kinds["day"][0] == kinds["month"][0] == "datetime"
     assert kinds["wait"] == ("numeric", "a duration, in seconds")
     assert kinds["tags"] == ("dropped", "unhashable values (lists or dicts)")
+    assert kinds["big"][0] == "numeric"
     assert result.score > 0.8
+    assert result.predict(X.head(3)).shape == (3,)
 
 
 def test_wrong_kinds_of_values_at_predict_time_name_the_column(every_dtype):

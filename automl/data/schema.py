@@ -154,7 +154,10 @@ def _column(series: pd.Series, name: str) -> Column:
     if series.dtype == object:
         # numbers or dates that arrived as Python objects (Decimal from a database, dates)
         if all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in present):
-            return _column(pd.to_numeric(present).reindex(series.index), name)._replace(dtype=dtype)
+            numeric = pd.to_numeric(present)
+            if numeric.dtype == object:  # integers past int64/uint64 (or a mix of both): as floats, like the models see them
+                numeric = numeric.astype(float)
+            return _column(numeric.reindex(series.index), name)._replace(dtype=dtype)
         if all(isinstance(v, (datetime.date, pd.Timestamp)) for v in present):
             return _column(pd.to_datetime(present, utc=True).reindex(series.index), name)._replace(dtype=dtype)
     if isinstance(series.dtype, pd.PeriodDtype):
