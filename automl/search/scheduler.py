@@ -187,7 +187,12 @@ class _Scheduler:
         return 1.0 if untried == 1 else 0.5
 
     def _later(self) -> Assignment | None:
-        search = _next_model(self.searches, self.n_trials, self.stop_at() - time.monotonic())
+        seconds_left = self.stop_at() - time.monotonic()
+        # a trial lost with its process runs again before anything new (its study asks it first)
+        retried = [s for s in self.searches if s.retries and seconds_left > 0 and not s.exhausted(self.n_trials)]
+        search = retried[0] if retried else _next_model(self.searches, self.n_trials, seconds_left)
+        if retried:
+            retried[0].retries -= 1
         if search is None:
             return None
         kill_share = LATER_TRIAL_SHARE if any(s.best is not None for s in self.searches) else 1.0

@@ -38,6 +38,8 @@ class ModelSearch:
     running: int = 0
     completed: int = 0
     failed: int = 0
+    #: trials lost with their process and waiting to run again (counted by ``sync``)
+    retries: int = 0
     best: float | None = None
     durations: list[float] = dataclasses.field(default_factory=list)
     fold_fit_seconds: list[float] = dataclasses.field(default_factory=list)
@@ -62,6 +64,8 @@ class ModelSearch:
         finished = [t for t in trials if t.state.is_finished()]
         values = [t.value for t in finished if t.state == TrialState.COMPLETE]
         self.started = sum(t.state != TrialState.WAITING for t in trials)
+        # a trial lost with its process, enqueued again by the storage's retry callback
+        self.retries = sum(t.state == TrialState.WAITING and "failed_trial" in t.system_attrs for t in trials)
         self.completed = len(values)
         self.failed = sum(t.state == TrialState.FAIL for t in finished)
         self.best = max(values) if values else None
