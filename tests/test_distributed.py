@@ -76,6 +76,11 @@ def _trials(url: str, name: str, models: list[str]) -> list[optuna.trial.FrozenT
     return trials
 
 
+def _lost(trial: optuna.trial.FrozenTrial) -> bool:
+    """Failed by the heartbeat check: its process died without recording how it ended."""
+    return trial.state == optuna.trial.TrialState.FAIL and "duration" not in trial.user_attrs
+
+
 def _wait_for_run(url: str, name: str, process, timeout=60.0) -> None:
     storage = optuna.storages.RDBStorage(url)
     deadline = time.monotonic() + timeout
@@ -92,7 +97,7 @@ def _wait_for_run(url: str, name: str, process, timeout=60.0) -> None:
 def test_coordinator_and_two_workers_one_killed_mid_trial(database, cancer_csv, tmp_path):
     name, models, run = "killed-worker", ["logistic_regression", "random_forest"], tmp_path / "run"
     coordinator = _start("fit", str(cancer_csv), "--target", "diagnosis", "--models", ",".join(models),
-                         "--time-budget", "40", "--storage", database, "--study", name, "--path", str(run),
+                         "--time-budget", "60", "--storage", database, "--study", name, "--path", str(run),
                          "--no-ensemble")  # the search's whole budget goes to trials: the victim gets two
     _wait_for_run(database, name, coordinator)
     survivor = _start("worker", "--storage", database, "--study", name)
@@ -116,8 +121,10 @@ def test_coordinator_and_two_workers_one_killed_mid_trial(database, cancer_csv, 
     victim.wait(timeout=10)
     # the trial seen running may have ended between that read and the kill (its next one then
     # started): the killed trial is the one the dead victim left running in the database
+    # (still running, or already failed as lost: heartbeats stop 3 intervals after the kill)
     left_running = [(m, t) for m in models for t in _trials(database, name, [m])
-                    if t.user_attrs.get("worker") in pids["victim"] and t.state == optuna.trial.TrialState.RUNNING]
+                    if t.user_attrs.get("worker") in pids["victim"]
+                    and (t.state == optuna.trial.TrialState.RUNNING or _lost(t))]
     assert left_running, "the victim was killed between two trials; no trial was left running"
     model, killed_trial = left_running[0]
 
