@@ -39,9 +39,14 @@ class Budget:
         self.deadline = self.started + self.time_budget if finite else math.inf
         self.hard_deadline = self.started + self.time_budget * 1.05 + 5.0 if finite else math.inf
 
+    @staticmethod
+    def left(until: float) -> float:
+        """Seconds from now to ``until``, less what saving the run needs (negative once past)."""
+        return until - time.monotonic() - SAVE_ALLOWANCE
+
     def seconds_until(self, until: float) -> float:
-        """Seconds from now to ``until``, less what saving the run needs (at least 0.1)."""
-        return max(0.1, until - time.monotonic() - SAVE_ALLOWANCE)
+        """``left(until)``, at least 0.1: a timeout for a request that must still be tried."""
+        return max(0.1, self.left(until))
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 
 import pandas as pd
 
@@ -14,7 +13,7 @@ from .._exceptions import SearchError
 from .._spec import ModelContext
 from ..search.studies import ModelSearch, build_pipeline, params_of
 from ..search.trial_process import TrialFailure, TrialProcess
-from .budget import SAVE_ALLOWANCE, Budget
+from .budget import Budget
 
 __all__ = ["Refitter", "Refitted", "reason"]
 
@@ -81,7 +80,7 @@ class Refitter:
         failures: dict[str, str] = {}
         for attempt in range(len(ranked)):
             end = until + 0.5 * (hard_until - until) if attempt == 0 and math.isfinite(until) else hard_until
-            seconds = end - time.monotonic() - SAVE_ALLOWANCE
+            seconds = self.budget.left(end)
             if attempt > 0 and seconds <= 0:
                 break
             search = ranked[0] if attempt == 0 else self._fallback(ranked, seconds)

@@ -69,7 +69,7 @@ class _Costs:
         return REFIT_MARGIN * self.refitter.refits * sum(self.member(m) for m in selection.members)
 
     def affordable(self, selection: Selection) -> bool:
-        return not math.isfinite(self.until) or self.needed(selection) <= self.until - time.monotonic() - SAVE_ALLOWANCE
+        return not math.isfinite(self.until) or self.needed(selection) <= self.refitter.budget.left(self.until)
 
 
 def refit_ensemble(pool: PredictionPool, searches: list[ModelSearch], scorer, refitter: Refitter) -> EnsembleOutcome | None:
@@ -152,7 +152,7 @@ def _judged(selection: Selection, best: ModelSearch, wins, fits: bool, started: 
 def _refit_members(outcome: EnsembleOutcome, searches, refitter: Refitter, costs: _Costs, best_name: str) -> None:
     """Refit the winning ensemble; on failure its row says why, and the best model is refit alone."""
     selection, until = outcome.selection, costs.until
-    seconds = until - time.monotonic() - SAVE_ALLOWANCE
+    seconds = refitter.budget.left(until)
     member_seconds = [costs.member(m) for m in selection.members]
     by_name = {s.name: s for s in searches}
     try:
