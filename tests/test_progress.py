@@ -115,7 +115,7 @@ def test_updated_output_cell_in_a_jupyter_kernel(tmp_path):
             import automl
             from sklearn.datasets import load_breast_cancer
             X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-            result = automl.fit_best(X, y, models=["logistic_regression"], time_budget=8, save=False)
+            result = automl.fit_best(X, y, models=["logistic_regression"], n_trials=3, time_budget=60, save=False)
         """), timeout=120, output_hook=(messages := []).append)
     finally:
         client.stop_channels()
@@ -126,5 +126,5 @@ def test_updated_output_cell_in_a_jupyter_kernel(tmp_path):
     assert len(ids) == 1  # one cell output, updated in place
     final = shown[-1]["content"]["data"]["text/plain"]
     assert final.startswith("automl done: finished in") and "logistic_regression" in final
-    errors = [m for m in messages if m["msg_type"] == "error"]
-    assert not errors, errors
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert not errors, "\n".join(f"{e['ename']}: {e['evalue']}\n" + "\n".join(e["traceback"]) for e in errors)
