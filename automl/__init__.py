@@ -8,7 +8,7 @@
     >>> automl.report(result.path, X, y)                     # RUN_DIR/report/report.html
 
 Importing this package is cheap: the engine (scikit-learn, Optuna, pandas) loads on first use
-of the names that need it, and TensorFlow only when a Keras model trains or loads.
+of the names that need it, and TensorFlow only when a Keras model trains.
 """
 
 from __future__ import annotations

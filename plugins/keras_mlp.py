@@ -1,14 +1,20 @@
 """A Keras 3 multilayer perceptron (TensorFlow backend) as a scikit-learn estimator, for every task.
 
-TensorFlow is imported when a network is first built or loaded, never at plugin import, so
-``import automl`` and ``automl models`` stay fast.
+TensorFlow is imported to train, never at plugin import, so ``import automl`` and ``automl
+models`` stay fast. A trained network predicts through its light form: the Dense layers'
+weights as NumPy arrays and a NumPy forward pass, the same outputs as Keras' to float32
+round-off. A pickled estimator holds that form and the network's ``.keras`` archive (for
+retraining and inspection, through ``model_``), so loading and predicting a saved model never
+imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -60,8 +66,9 @@ class _KerasMLP(BaseEstimator):
     :param random_state: seed for the weights, the validation split and the batches.
 
     Training is a plain mini-batch loop (Adam) with early stopping on the validation loss;
-    the weights of the best epoch are kept. TensorFlow is imported on the first ``fit`` or
-    unpickling, with deterministic ops enabled so that a seed gives the same network.
+    the weights of the best epoch are kept. TensorFlow is imported by ``fit`` (with deterministic
+    ops enabled, so that a seed gives the same network) and by ``model_`` after unpickling;
+    ``predict`` and ``predict_proba`` run the NumPy light form, ``layers_``.
     """
 
     def __init__(
@@ -161,19 +168,70 @@ class _KerasMLP(BaseEstimator):
                 break
         if best_weights is not None:
             model.set_weights(best_weights)
-        self.model_ = model
+        self._network, self._archive = model, None
+        self.layers_ = _dense_weights(model)
         self.n_epochs_ = epochs
         self.best_validation_loss_ = best_loss if valid is not None else None
 
+    @property
+    def model_(self):
+        """The trained Keras network; rebuilt from its ``.keras`` archive (importing TensorFlow)
+        after unpickling. Predictions do not use it: they run the light form, ``layers_``."""
+        check_is_fitted(self, "layers_")
+        if getattr(self, "_network", None) is None:
+            self._network = _from_archive(self._archive)
+        return self._network
+
     def _forward(self, X) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        """The network's output layer before its activation, as float32 (a NumPy forward pass)."""
+        check_is_fitted(self, "layers_")
         X = validate_data(self, X, reset=False, dtype=np.float32)
-        keras = _keras()
-        chunks = [
-            keras.ops.convert_to_numpy(self.model_(X[i : i + _PREDICT_CHUNK], training=False))
-            for i in range(0, len(X), _PREDICT_CHUNK)
-        ]
-        return np.concatenate(chunks).astype(np.float64)
+        return np.concatenate([_logits(self.layers_, X[i : i + _PREDICT_CHUNK]) for i in range(0, len(X), _PREDICT_CHUNK)])
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        network = state.pop("_network", None)
+        if "layers_" in state and state.get("_archive") is None and network is not None:
+            state["_archive"] = _to_archive(network)
+        return state
+
+    def __setstate__(self, state):
+        if "model_" in state:  # pickled by 0.1.0: a live network (unpickling it imported TensorFlow)
+            network = state.pop("model_")
+            state.update(_network=network, _archive=None, layers_=_dense_weights(network))
+        super().__setstate__(state)
+
+
+def _dense_weights(network) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (kernel, bias) of each Dense layer, in order; Dropout does nothing at prediction."""
+    layers = [layer for layer in network.layers if layer.__class__.__name__ == "Dense"]
+    return [tuple(np.asarray(w, dtype=np.float32) for w in layer.get_weights()) for layer in layers]
+
+
+def _logits(layers: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray) -> np.ndarray:
+    """ReLU hidden layers, then the output layer's pre-activation values."""
+    hidden = X
+    for kernel, bias in layers[:-1]:
+        hidden = np.maximum(hidden @ kernel + bias, 0.0)
+    kernel, bias = layers[-1]
+    return hidden @ kernel + bias
+
+
+def _to_archive(network) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "network.keras"
+        network.save(path)
+        return path.read_bytes()
+
+
+def _from_archive(archive: bytes | None):
+    if archive is None:
+        raise AttributeError("this network's .keras archive was not kept; it can no longer be rebuilt")
+    keras = _keras()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "network.keras"
+        path.write_bytes(archive)
+        return keras.saving.load_model(path, compile=False)
 
 
 class KerasMLPClassifier(ClassifierMixin, _KerasMLP):
@@ -190,11 +248,12 @@ class KerasMLPClassifier(ClassifierMixin, _KerasMLP):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        proba = np.clip(self._forward(X), 0.0, None)
+        logits = self._forward(X).astype(np.float64)
+        proba = np.exp(logits - logits.max(axis=1, keepdims=True))  # the output layer's softmax
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        check_is_fitted(self, "layers_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
@@ -212,7 +271,7 @@ class KerasMLPRegressor(RegressorMixin, _KerasMLP):
         return self
 
     def predict(self, X) -> np.ndarray:
-        return self._forward(X)[:, 0] * self.y_scale_ + self.y_mean_
+        return self._forward(X)[:, 0].astype(np.float64) * self.y_scale_ + self.y_mean_
 
 
 def _search_space(trial, context):

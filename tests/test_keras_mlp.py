@@ -65,3 +65,35 @@ def test_max_seconds_stops_training_early():
     X = StandardScaler().fit_transform(X)
     capped = KerasMLPRegressor(max_epochs=10_000, patience=10_000, max_seconds=0.01, random_state=0).fit(X, y)
     assert capped.n_epochs_ < 10_000
+
+
+def test_light_form_gives_the_networks_own_outputs():
+    """Predictions run a NumPy forward pass of the Dense layers; Keras' own call agrees to 1e-5."""
+    import keras
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    classifier = KerasMLPClassifier(hidden_layers=3, units=24, **{k: v for k, v in FAST.items() if k != "units"}).fit(X, y)
+    through_keras = keras.ops.convert_to_numpy(classifier.model_(X, training=False))
+    np.testing.assert_allclose(classifier.predict_proba(X), through_keras, rtol=0, atol=1e-5)
+    regressor = KerasMLPRegressor(**FAST).fit(X, y.astype(float))
+    standardized = keras.ops.convert_to_numpy(regressor.model_(X, training=False))[:, 0]
+    np.testing.assert_allclose((regressor.predict(X) - regressor.y_mean_) / regressor.y_scale_, standardized, rtol=0, atol=1e-5)
+
+
+def test_unpickled_network_keeps_its_keras_archive():
+    """A pickle holds the light form and the ``.keras`` archive: ``model_`` rebuilds the same network."""
+    import keras
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    trained = KerasMLPClassifier(**FAST).fit(X, y)
+    buffer = io.BytesIO()
+    joblib.dump(trained, buffer)
+    buffer.seek(0)
+    restored = joblib.load(buffer)
+    assert "_network" not in vars(restored) or restored._network is None
+    np.testing.assert_array_equal(restored.predict_proba(X), trained.predict_proba(X))
+    rebuilt = keras.ops.convert_to_numpy(restored.model_(X, training=False))
+    np.testing.assert_allclose(rebuilt, trained.predict_proba(X), rtol=0, atol=1e-5)
+    assert [w.shape for w in restored.model_.get_weights()] == [w.shape for w in trained.model_.get_weights()]
