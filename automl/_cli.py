@@ -54,6 +54,7 @@ def _cmd_fit(args) -> int:
         seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
         test_size=args.test_size, memory_limit=args.memory_limit, resume=args.resume,
         warm_start=args.warm_start, verbose=0 if args.quiet else 1, ensemble=not args.no_ensemble,
+        max_predict_ms=args.max_predict_ms,
         study_name=args.study, data_location=str(Path(args.data).resolve()) if args.study else None,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -272,6 +273,8 @@ def _add_fit(sub, *parents: argparse.ArgumentParser) -> None:
                      help="start from the best configurations of a saved run (e.g. the last training)")
     fit.add_argument("--no-ensemble", action="store_true",
                      help="save the best single model, never a weighted average of the best trials")
+    fit.add_argument("--max-predict-ms", type=float, default=None, metavar="MS",
+                     help="drop every model (or ensemble) that takes longer than MS milliseconds to predict 1,000 rows")
     fit.add_argument("--mlflow", default=None, metavar="URI",
                      help="log the search to MLflow at this tracking URI, e.g. sqlite:///mlflow.db (needs the mlflow extra)")
     fit.set_defaults(func=_cmd_fit)

@@ -1,5 +1,6 @@
 """The automl command, run as a user runs it: a real subprocess on real files."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -34,9 +35,11 @@ def test_fit_then_predict_round_trip(wine_csv, tmp_path):
     path, table = wine_csv
     run = tmp_path / "run"
     fit = automl_cli("fit", str(path), "--target", "cultivar", "--n-trials", "2", "--cv", "3",
-                     "--models", "logistic_regression,hist_gradient_boosting", "--path", str(run), "--seed", "3")
+                     "--models", "logistic_regression,hist_gradient_boosting", "--path", str(run), "--seed", "3",
+                     "--max-predict-ms", "10000")
     assert "logistic_regression" in fit.stdout and "hist_gradient_boosting" in fit.stdout
     assert f"saved to: {run}" in fit.stdout
+    assert json.loads((run / "manifest.json").read_text())["max_predict_ms"] == 10000
     assert "best: " in fit.stdout and "neg_log_loss" in fit.stdout
     assert (run / "model.joblib").is_file()
 

@@ -41,6 +41,7 @@ def fit_best(
     study_name: str | None = None,
     data_location: str | None = None,
     ensemble: bool = True,
+    max_predict_ms: float | None = None,
 ) -> Result:
     """Find, tune and refit the best model for ``X`` → ``y`` among all registered model plugins.
 
@@ -98,6 +99,10 @@ def fit_best(
         selection on their validation predictions, see ``automl.search.ensemble``); it is saved
         instead of the best single model only when its CV score is better and its members can be
         refit in the time left. Not used when trials fit on samples of a large table.
+    :param max_predict_ms: milliseconds a candidate may take to predict 1,000 rows (the
+        leaderboard's ``predict_ms``, timed on each trial's first fold, the ensemble's being the
+        sum of its members'). A trial whose model is slower fails after that fold ("predicts too
+        slowly"), and a slower ensemble is not saved. ``None`` (default): no limit.
     :param verbose: ``1`` (default) shows the search's progress on standard error: a live
         display in a terminal or a Jupyter notebook, a plain line every few seconds in logs and
         pipes. ``0`` shows nothing (log records still go wherever logging sends them).
@@ -114,6 +119,6 @@ def fit_best(
         task=task, metric=metric, time_budget=time_budget, n_trials=n_trials, cv=cv, models=models, plugins=plugins,
         seed=seed, n_jobs=n_jobs, storage=storage, path=path, test_size=test_size, save=save,
         memory_limit=memory_limit, resume=resume, warm_start=warm_start, verbose=verbose, study_name=study_name,
-        data_location=data_location, ensemble=ensemble,
+        data_location=data_location, ensemble=ensemble, max_predict_ms=max_predict_ms,
     )
     return FitRun(settings, X, y).run()

@@ -59,7 +59,9 @@ def run_worker(storage_url: str, name: str, *, n_jobs: int = 1, memory_limit: fl
     logger.info("joined run %s: %d model(s), %d rows; searching until the coordinator stops", name, len(searches), len(plan.table))
     try:
         start_trial_processes(runners, memory_limit)
-        setup = TrialSetup(len(plan.folds), plan.schema, context, run.stop_at, on_trial=count)
+        setup = TrialSetup(
+            len(plan.folds), plan.schema, context, run.stop_at, on_trial=count, max_predict_ms=settings.get("max_predict_ms"),
+        )
         run_search(searches, runners, setup, n_trials=settings["n_trials"], shared=True)
     finally:
         for runner in runners:

@@ -36,7 +36,7 @@ from .processes import gather_peers, signals_as_interrupts, start_trial_processe
 from .progress import Observers, TrialLog
 from .refit import Refitted, Refitter
 from .rundir import RunPlace, now, recorded_validation, run_record
-from .select import EnsembleOutcome, refit_ensemble, with_ensemble
+from .select import EnsembleOutcome, prefer_faster, refit_ensemble, with_ensemble
 from .settings import FitSettings, choose_models
 from .warm_start import read_warm_start
 
@@ -134,7 +134,7 @@ class FitRun:
     def _share(self) -> SharedRun:
         s, deadline = self.settings, self.budget.deadline
         return SharedRun.create(self.place.storage, self.place.shared_name, {
-            **self.record, "n_trials": s.n_trials, "data": s.data_location,
+            **self.record, "n_trials": s.n_trials, "data": s.data_location, "max_predict_ms": s.max_predict_ms,
             "target": str(self.y.name) if getattr(self.y, "name", None) is not None else None,
             "search_until": time.time() + (deadline - time.monotonic() if math.isfinite(deadline) else 365 * 86400),
         })
@@ -160,7 +160,7 @@ class FitRun:
             start_trial_processes(self.runners, s.memory_limit)
             setup = TrialSetup(
                 len(plan.folds), plan.schema, self.context, self.stop_at, on_trial=on_trial,
-                refit_fits=self.stop_at.n_refits * plan.refit_scale, pool=self.pool,
+                refit_fits=self.stop_at.n_refits * plan.refit_scale, pool=self.pool, max_predict_ms=s.max_predict_ms,
             )
             run_search(self.searches, self.runners, setup, n_trials=s.n_trials, shared=self.shared_run is not None)
         except KeyboardInterrupt as exc:
@@ -174,7 +174,7 @@ class FitRun:
     def select(self) -> None:
         """The trials and the leaderboard; an ensemble of the best trials as one more candidate."""
         self.trials = trials_frame(self.searches)
-        self.leaderboard = leaderboard_frame(self.searches, self.trials)
+        self.leaderboard = prefer_faster(leaderboard_frame(self.searches, self.trials), self.trials)
         self.display.phase = "refitting the best model"
         plan = self.data
         self.refitter = Refitter(
@@ -182,7 +182,7 @@ class FitRun:
             len(self.table), plan.sampled,
         )
         if self.pool is not None and not self.interrupted:
-            self.outcome = refit_ensemble(self.pool, self.searches, self.scorer, self.refitter)
+            self.outcome = refit_ensemble(self.pool, self.searches, self.scorer, self.refitter, self.settings.max_predict_ms)
         if self.outcome is not None:
             self.leaderboard = with_ensemble(self.leaderboard, self.outcome.row)
             if self.outcome.refit_failure is not None:
@@ -245,6 +245,10 @@ class FitRun:
             **{k: v for k, v in self.record.items() if k != "models"},
             "cv_score": result.score,
             "refit_rows": answer.get("rows"),
+            # the saved model's milliseconds to predict 1,000 rows (timed after its refit) and its pickle's size
+            "predict_ms": answer.get("predict_ms"),
+            "model_bytes": len(result.model_bytes()),
+            "max_predict_ms": s.max_predict_ms,
             # the models (or the ensemble) that ranked above the saved one, but whose refit failed
             "refit_fallback": (
                 {"failed": [{"model": m, "reason": r} for m, r in failures.items()], "saved": result.model_name}

@@ -20,7 +20,7 @@ from ..store.ensemble import ENSEMBLE, make_ensemble
 from .budget import REFIT_MARGIN, SAVE_ALLOWANCE
 from .refit import REFIT_FIT_SHARE, Refitted, Refitter, reason
 
-__all__ = ["EnsembleOutcome", "refit_ensemble", "with_ensemble", "clearly_better"]
+__all__ = ["EnsembleOutcome", "refit_ensemble", "with_ensemble", "clearly_better", "prefer_faster"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,12 @@ ENSEMBLE_MIN_GAIN_SE = 0.5
 #: Share of the time left after the search (less the best model's refit) that choosing an
 #: ensemble may take.
 SELECTION_SHARE = 0.25
+#: A model tied with the best one (within fold noise) is saved instead when it predicts at
+#: least this many times faster...
+FASTER_FACTOR = 4.0
+#: ...and the best one takes at least this long per 1,000 rows. The times are measured, so the
+#: gap must be wide for the same seed and trial count to choose the same model on any machine.
+FASTER_FLOOR_MS = 5.0
 
 
 @dataclasses.dataclass
@@ -72,9 +78,12 @@ class _Costs:
         return not math.isfinite(self.until) or self.needed(selection) <= self.refitter.budget.left(self.until)
 
 
-def refit_ensemble(pool: PredictionPool, searches: list[ModelSearch], scorer, refitter: Refitter) -> EnsembleOutcome | None:
+def refit_ensemble(
+    pool: PredictionPool, searches: list[ModelSearch], scorer, refitter: Refitter, max_predict_ms: float | None = None,
+) -> EnsembleOutcome | None:
     """Select an ensemble from the pool; refit it on all rows if it beats the best model on the
-    folds clearly (see ``clearly_better``) and its members' refits fit in the time budget. When
+    folds clearly (see ``clearly_better``), predicts within ``max_predict_ms`` (its members' times
+    summed) and its members' refits fit in the time budget. When
     they do not fit, the model slowest to refit leaves the candidates and the selection runs
     again. Should the ensemble's refit fail, the best model is refit in the grace after the
     budget, as any winner may be. None when there is no ensemble to consider."""
@@ -97,6 +106,9 @@ def refit_ensemble(pool: PredictionPool, searches: list[ModelSearch], scorer, re
     def wins(selection: Selection | None) -> bool:
         return selection is not None and clearly_better(selection.fold_scores, best_folds, best.best)
 
+    def fast_enough(selection: Selection) -> bool:
+        return max_predict_ms is None or selection.predict_ms <= max_predict_ms
+
     score = prediction_scorer(scorer, refitter.context.task, pool.classes)
     try:
         first, selection = _select_affordable(pool, score, costs, wins, SELECTION_SHARE * spare, refitter.context.seed)
@@ -108,6 +120,11 @@ def refit_ensemble(pool: PredictionPool, searches: list[ModelSearch], scorer, re
     # the loop ends on an ensemble that is better and fits, or on none: then the first is shown
     fits = wins(selection)
     outcome = _judged(selection if fits else first, best, wins, fits, started)
+    if outcome.row["status"] == "ok" and wins(outcome.selection) and not fast_enough(outcome.selection):
+        outcome.row["status"] = (
+            f"predicts too slowly: {outcome.selection.predict_ms:.1f} ms per 1,000 rows (max_predict_ms={max_predict_ms:g})"
+        )
+        fits = False
     if outcome.row["status"] == "ok" and fits:
         _refit_members(outcome, searches, refitter, costs, best.name)
         outcome.row["seconds"] = time.monotonic() - started
@@ -133,7 +150,7 @@ def _judged(selection: Selection, best: ModelSearch, wins, fits: bool, started: 
     """The ensemble's leaderboard row, its status saying why it is not saved when it is not."""
     row = {
         "model": ENSEMBLE, "score": selection.score, "std": selection.std, "test_score": math.nan,
-        "trials": len(selection.members), "complete": len(selection.members), "pruned": 0, "failed": 0,
+        "predict_ms": selection.predict_ms, "trials": len(selection.members), "complete": len(selection.members), "pruned": 0, "failed": 0,
         "seconds": time.monotonic() - started, "status": "ok",
     }
     members = ", ".join(f"{m.model} #{m.number} x{w:.2f}" for m, w in zip(selection.members, selection.weights))
@@ -186,9 +203,40 @@ def clearly_better(fold_scores: list[float], best_folds: list[float], best_score
 
 
 def with_ensemble(leaderboard: pd.DataFrame, row: dict) -> pd.DataFrame:
-    """The leaderboard with the ensemble's row, by score; an ensemble that scored best but was
-    not refit goes below the models that were, so that the top row is always the saved model."""
-    board = pd.concat([leaderboard, pd.DataFrame([row], columns=leaderboard.columns)], ignore_index=True)
-    board = board.sort_values("score", ascending=False, na_position="last", kind="stable")
-    unsaved = (board["model"] == ENSEMBLE) & (board["status"] != "ok")
-    return pd.concat([board[~unsaved], board[unsaved]]).reset_index(drop=True)
+    """The leaderboard with the ensemble's row: first when it beats every model (then it was
+    refit: a better ensemble not refit has a status saying why), else above the first model it
+    outscores but below the top one, which ``prefer_faster`` may have put there; the models keep
+    their order. An ensemble that was not refit for a reason goes last."""
+    ensemble = pd.DataFrame([row], columns=leaderboard.columns)
+    if row["status"] != "ok":
+        return pd.concat([leaderboard, ensemble], ignore_index=True)
+    if not (leaderboard["score"] >= row["score"]).any():
+        return pd.concat([ensemble, leaderboard], ignore_index=True)
+    rest = leaderboard.iloc[1:]
+    below = (rest["score"].isna() | (rest["score"] < row["score"])).to_numpy()
+    at = 1 + (int(below.argmax()) if below.any() else len(rest))
+    return pd.concat([leaderboard.iloc[:at], ensemble, leaderboard.iloc[at:]], ignore_index=True)
+
+
+def prefer_faster(leaderboard: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard with the model to refit at the top: the best, unless another model is tied
+    with it (the best is not ``clearly_better`` on their best trials' folds) and predicts 1,000
+    rows ``FASTER_FACTOR`` times faster, the best taking ``FASTER_FLOOR_MS`` or more; then the
+    best-scoring such model goes first."""
+    scored = leaderboard[leaderboard["score"].notna()]
+    if len(scored) < 2 or not scored["predict_ms"].iloc[0] >= FASTER_FLOOR_MS:
+        return leaderboard
+    folds = {}
+    for model, own in trials[trials["state"] == "complete"].groupby("model", sort=False):
+        folds[model] = list(own.loc[own["score"].idxmax(), "fold_scores"])
+    top = scored.iloc[0]
+    for index, row in scored.iloc[1:].iterrows():
+        faster = row["predict_ms"] * FASTER_FACTOR <= top["predict_ms"]
+        if faster and not clearly_better(folds.get(top["model"], []), folds.get(row["model"], []), row["score"]):
+            logger.info(
+                "saving %s: tied with %s within fold noise (%.4f vs %.4f) and %.0fx faster to predict (%.1f vs %.1f ms per 1,000 rows)",
+                row["model"], top["model"], row["score"], top["score"], top["predict_ms"] / max(row["predict_ms"], 1e-9),
+                row["predict_ms"], top["predict_ms"],
+            )
+            return pd.concat([leaderboard.loc[[index]], leaderboard.drop(index)]).reset_index(drop=True)
+    return leaderboard

@@ -43,6 +43,7 @@ class FitSettings:
     study_name: str | None = None
     data_location: str | None = None
     ensemble: bool = True
+    max_predict_ms: float | None = None
 
     def __post_init__(self) -> None:
         _check_budget(self.time_budget, self.n_trials)
@@ -58,6 +59,9 @@ class FitSettings:
         limit = self.memory_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
             raise InputError(f"memory_limit must be a positive number of megabytes (or None), got {limit!r}")
+        ms = self.max_predict_ms
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, numbers.Real) or not ms > 0):
+            raise InputError(f"max_predict_ms must be a positive number of milliseconds per 1,000 rows (or None), got {ms!r}")
         if not isinstance(self.ensemble, bool):
             raise InputError(f"ensemble must be True or False, got {self.ensemble!r}")
         if self.resume and self.path is None:

@@ -61,6 +61,8 @@ class Candidate:
     predictions: tuple[np.ndarray, ...]
     #: seconds its slowest fold took to fit: what its refit is expected from
     fit_seconds: float = 0.0
+    #: milliseconds its first fold's model took to predict 1,000 rows (NaN: not timed)
+    predict_ms: float = math.nan
 
 
 class PredictionPool:
@@ -85,13 +87,14 @@ class PredictionPool:
 
     def add(
         self, model: str, number: int, score: float, params: dict, predictions: list[np.ndarray | None],
-        fit_seconds: float = 0.0,
+        *, fit_seconds: float = 0.0, predict_ms: float | None = None,
     ) -> None:
         """Keep the trial if it is among its model's ``per_model`` best; a trial with a fold
         that gave no predictions (or not one per fold) is not a candidate."""
         if len(predictions) != len(self.fold_targets) or any(p is None for p in predictions):
             return
-        candidate = Candidate(model, number, score, dict(params), tuple(predictions), float(fit_seconds))
+        timed = math.nan if predict_ms is None else float(predict_ms)
+        candidate = Candidate(model, number, score, dict(params), tuple(predictions), float(fit_seconds), timed)
         with self._lock:
             kept = self._kept.setdefault(model, [])
             kept.append(candidate)
@@ -120,6 +123,11 @@ class Selection:
     @property
     def std(self) -> float:
         return float(np.std(self.fold_scores))
+
+    @property
+    def predict_ms(self) -> float:
+        """Its members' times to predict 1,000 rows, summed: the ensemble runs each of them."""
+        return float(sum(c.predict_ms for c in self.members))
 
     def describe(self) -> list[dict]:
         return [

@@ -14,9 +14,12 @@ from .._spec import TrialRecord
 __all__ = ["trials_frame", "leaderboard_frame", "trial_record", "mark_saved", "REFIT_FAILED", "LOST"]
 
 LOST = "lost: the process running it stopped sending heartbeats; it was run again as a new trial"
-TRIAL_COLUMNS = ["model", "number", "state", "score", "params", "duration", "fold_scores", "error", "worker"]
+TRIAL_COLUMNS = ["model", "number", "state", "score", "params", "duration", "fold_scores", "predict_ms", "error", "worker"]
+#: ``predict_ms``: milliseconds the model of the row's best trial takes to predict 1,000 rows
+#: (timed on its first fold's validation rows, in the form that is saved)
 LEADERBOARD_COLUMNS = [
-    "model", "score", "std", "test_score", "trials", "complete", "pruned", "failed", "seconds", "status", "saved",
+    "model", "score", "std", "test_score", "predict_ms", "trials", "complete", "pruned", "failed", "seconds", "status",
+    "saved",
 ]
 #: The status of a model (or the ensemble) that won but could not be refit on all rows.
 REFIT_FAILED = "refit failed: "
@@ -41,6 +44,7 @@ def trials_frame(searches) -> pd.DataFrame:
             row = dataclasses.asdict(trial_record(search.name, t))
             row["score"] = math.nan if row["score"] is None else row["score"]
             row["fold_scores"] = list(t.user_attrs.get("fold_scores", []))
+            row["predict_ms"] = float(t.user_attrs.get("predict_ms", math.nan))
             row["worker"] = t.user_attrs.get("worker", "")
             rows.append(row)
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
@@ -56,6 +60,7 @@ def leaderboard_frame(searches, trials: pd.DataFrame) -> pd.DataFrame:
             "score": math.nan,
             "std": math.nan,
             "test_score": math.nan,
+            "predict_ms": math.nan,
             "trials": len(own),
             "complete": len(complete),
             "pruned": int((own["state"] == "pruned").sum()),
@@ -68,6 +73,7 @@ def leaderboard_frame(searches, trials: pd.DataFrame) -> pd.DataFrame:
             best = complete.loc[complete["score"].idxmax()]
             row["score"] = float(best["score"])
             row["std"] = float(np.std(best["fold_scores"])) if best["fold_scores"] else math.nan
+            row["predict_ms"] = float(best["predict_ms"])
         elif len(own):
             errors = [e for e in own["error"] if e]
             if errors and all(e.startswith(BUDGET_STOP) for e in errors):

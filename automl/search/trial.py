@@ -37,6 +37,10 @@ class _OutOfTime(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    """The trial's model predicts more slowly than ``TrialSetup.max_predict_ms`` allows."""
+
+
 def _timed(context: ModelContext, until: float, fits_left: float, overhead: float = 0.0) -> ModelContext:
     """``context`` with ``time_limit`` set to one fit's share of the time left until ``until``,
     after ``overhead`` seconds per fit for what is not fitting (preprocessing, scoring, transfer)."""
@@ -75,6 +79,8 @@ class TrialSetup:
     refit_fits: float = 1.25
     cancelled: threading.Event | None = None
     pool: PredictionPool | None = None
+    #: a model slower to predict 1,000 rows fails its trial after the first fold (None: no limit)
+    max_predict_ms: float | None = None
 
 
 @dataclasses.dataclass
@@ -85,6 +91,8 @@ class _Folds:
     fit_seconds: list[float] = dataclasses.field(default_factory=list)
     seconds: list[float] = dataclasses.field(default_factory=list)
     predictions: list = dataclasses.field(default_factory=list)
+    #: milliseconds to predict 1,000 rows, timed on the first fold's model (None until then)
+    predict_ms: float | None = None
 
 
 class _Clock:
@@ -131,6 +139,8 @@ def run_trial(assignment: Assignment, runner: TrialProcess, setup: TrialSetup) -
         # what the whole trial would have taken, so the scheduler does not try it again in vain
         done = len(folds.scores)
         search.durations.append((time.monotonic() - clock.started) * setup.n_folds / done if done else math.inf)
+    except _TooSlow as exc:
+        state, error = TrialState.FAIL, str(exc)
     except TrialFailure as failure:  # raised, crashed, or used too much memory in the worker
         if setup.cancelled is not None and setup.cancelled.is_set():  # its worker was stopped by an interrupt
             trial.set_user_attr("error", "interrupted")
@@ -174,6 +184,10 @@ def _fit_folds(trial, assignment: Assignment, runner: TrialProcess, setup: Trial
         folds.seconds.append(time.monotonic() - now)
         folds.scores.append(answer["score"])
         folds.predictions.append(answer.get("predictions"))
+        folds.predict_ms = answer.get("predict_ms", folds.predict_ms)
+        limit = setup.max_predict_ms
+        if limit is not None and folds.predict_ms is not None and folds.predict_ms > limit:
+            raise _TooSlow(f"predicts too slowly: {folds.predict_ms:.1f} ms per 1,000 rows (max_predict_ms={limit:g})")
         clock.progressed(assignment, folds, n_folds)
         trial.report(float(np.mean(folds.scores)), k)
         if k + 1 < n_folds and trial.should_prune():
@@ -205,6 +219,8 @@ def _record(trial, search: ModelSearch, setup: TrialSetup, folds: _Folds, ending
     trial.set_user_attr("fold_scores", folds.scores)
     trial.set_user_attr("fold_fit_seconds", folds.fit_seconds)
     trial.set_user_attr("duration", duration)
+    if folds.predict_ms is not None:
+        trial.set_user_attr("predict_ms", folds.predict_ms)
     if error:
         trial.set_user_attr("error", error)
     if state == TrialState.COMPLETE:
@@ -214,7 +230,10 @@ def _record(trial, search: ModelSearch, setup: TrialSetup, folds: _Folds, ending
         search.best = value if search.best is None else max(search.best, value)
         search.durations.append(duration)
         if setup.pool is not None:
-            setup.pool.add(search.name, frozen.number, value, frozen.params, folds.predictions, max(folds.fit_seconds, default=0.0))
+            setup.pool.add(
+                search.name, frozen.number, value, frozen.params, folds.predictions,
+                fit_seconds=max(folds.fit_seconds, default=0.0), predict_ms=folds.predict_ms,
+            )
     elif state == TrialState.PRUNED:
         frozen = study.tell(trial, state=TrialState.PRUNED)
         search.durations.append(duration)
