@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from .compiled import compile_transform
 from .schema import Column
 from .._exceptions import InputError
 
@@ -83,6 +84,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                     dtype=np.float64,
                 )
             parts.append(("categorical", encoder, categorical))
+        self.__dict__.pop("_compiled", None)  # refit: the NumPy form of the last fit is stale
         self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0)
         self.n_features_in_ = len(self.columns)
         self.feature_names_in_ = np.array([c.name for c in self.columns], dtype=object)
@@ -93,7 +95,16 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "transformer_")
+        if "_compiled" not in self.__dict__:  # read off the fitted parts once (also after unpickling)
+            self._compiled = compile_transform(self.transformer_)
+        if self._compiled is not None:  # the same numbers, in a fraction of the time per call
+            return self._compiled.transform(self._coerce_columns(X))
         return self.transformer_.transform(self._coerce(X))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_compiled", None)  # derived from transformer_: pickles stay as they were
+        return state
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "transformer_")
@@ -107,6 +118,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     def _coerce(self, X) -> pd.DataFrame:
         """The schema's columns, by name, as float (numeric/datetime) or str (categorical)."""
+        out = self._coerce_columns(X)
+        rows = len(next(iter(out.values()))) if out else len(X)
+        return pd.DataFrame(out, index=range(rows), copy=False)
+
+    def _coerce_columns(self, X) -> dict[str, np.ndarray]:
+        """What ``_coerce`` holds, as arrays by output column name, in output order."""
         names = [c.name for c in self.columns]
         if not isinstance(X, pd.DataFrame):
             array = np.asarray(X, dtype=object)
@@ -148,8 +165,7 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
                 out.update(_calendar(X[col.name], col))
             elif col.name not in out:
                 out[col.name] = _coerce_column(X[col.name], col)
-        names = [n for c in used for n in _output_names(c)]
-        return pd.DataFrame({n: out[n] for n in names}, index=range(len(X)), copy=False)
+        return {n: out[n] for c in used for n in _output_names(c)}
 
 
 def _output_names(col: Column) -> list[str]:
