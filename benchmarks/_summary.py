@@ -118,6 +118,48 @@ def _split_warnings(records: Records) -> list[str]:
     return lines
 
 
+#: What the prediction section shows per framework: record field, heading, digits.
+PREDICTION_FIELDS = (
+    ("warm_predict_seconds", "warm s", 4), ("fresh_predict_seconds", "fresh load+predict s", 3),
+    ("model_bytes", "size MB", 2),
+)
+
+
+def _prediction(records: Records, frameworks: list[str], budget: float) -> list[str]:
+    """Per dataset, each framework's warm prediction, fresh-process load and prediction, and size
+    on disk of the test split; then their medians, and automl's median over each peer's."""
+    timed = [f for f in frameworks if any(r.get("model_bytes") is not None for k, r in records.by_key.items() if k[1] == f)]
+    if not timed:
+        return []
+
+    def cell(record, field, digits):
+        value = None if record is None else record.get(field)
+        return _num(value / 1e6 if field == "model_bytes" and value is not None else value, digits)
+
+    heads = [f"{f} {head}" for f in timed for _, head, _ in PREDICTION_FIELDS]
+    lines = ["## Prediction of the test split", "", "| dataset | " + " | ".join(heads) + " |",
+             "|---|" + "---:|" * len(heads)]
+    for dataset in records.datasets:
+        cells = [cell(records.get(dataset, f, budget), field, d) for f in timed for field, _, d in PREDICTION_FIELDS]
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    medians = {}
+    for f in timed:
+        for field, _, _ in PREDICTION_FIELDS:
+            values = [r[field] for d in records.datasets if (r := records.get(d, f, budget)) and r.get(field) is not None]
+            medians[f, field] = statistics.median(values) if values else None
+    cells = [cell({field: medians[f, field]}, field, d) for f in timed for field, _, d in PREDICTION_FIELDS]
+    lines += ["| **median** | " + " | ".join(cells) + " |", ""]
+    if "automl" in timed:
+        for f in (f for f in timed if f != "automl"):
+            ratios = [
+                f"{head} {medians['automl', field] / medians[f, field]:.2f}x"
+                for field, head, _ in PREDICTION_FIELDS if medians["automl", field] and medians[f, field]
+            ]
+            lines.append(f"- automl's median over {f}'s: " + ", ".join(ratios) + ".")
+        lines.append("")
+    return lines
+
+
 def _failures(records: Records) -> list[str]:
     lines = []
     for (dataset, framework, budget), record in records.by_key.items():
@@ -187,6 +229,7 @@ def suite_markdown(raw: list[dict], command: str, environment: str) -> str:
                 w, t, l_ = wins_ties_losses(records, f, budget)
                 lines.append(f"| {f} | {w} | {t} | {l_} |")
         lines.append("")
+    lines += _prediction(records, frameworks, budget)
     lines += _failures(records)
     return "\n".join(lines)
 

@@ -1,13 +1,15 @@
 """Latency of ``automl serve`` over loopback, next to the same predictions made in-process.
 
-    python -m benchmarks.serve_latency [--dataset adult] [--fit-rows 5000] [--single 500] [--batches 50]
+    python -m benchmarks.serve_latency [--dataset adult] [--fit-rows 5000] [--single 500] [--batches 50] \
+        [--models logistic_regression] [--n-trials 1] [--output serve_latency.md]
 
-Fits a small run (logistic regression, one trial, 3 folds) on rows of a bundled table, starts the
+Fits a small run (by default logistic regression, one trial, 3 folds; ``--models`` and
+``--n-trials`` choose others, and the table says what was saved) on rows of a bundled table, starts the
 real server (``automl serve RUN --port P``, access log on, as a user starts it) in a subprocess,
 and times sequential requests from one keep-alive client: single-row requests, then 1,000-row
 requests as records and as columns, each built from rows the model was not fitted on. The
 baseline is ``Result.predict_proba`` (and the most probable class) on the same rows in this process: the
-difference is what HTTP, JSON and validation cost. Results go to benchmarks/results/serve_latency.md.
+difference is what HTTP, JSON and validation cost. Results go to benchmarks/results/ (``--output``).
 """
 
 from __future__ import annotations
@@ -89,6 +91,15 @@ def _time_in_process(result, frames: list[pd.DataFrame]) -> np.ndarray:
     return np.array(seconds)
 
 
+def _source() -> str:
+    """Which automl was measured: its folder and, when it is a git checkout, the commit."""
+    folder = Path(automl.__file__).resolve().parent.parent
+    done = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "automl", "plugins"], capture_output=True, text=True)
+    commit = done.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "") if done.returncode == 0 else "not a git checkout"
+    return f"from {folder} ({commit})"
+
+
 def _row(name: str, n_rows: int, seconds: np.ndarray, baseline: np.ndarray | None) -> str:
     p50, p99 = np.percentile(seconds, [50, 99]) * 1000
     rate = n_rows * len(seconds) / seconds.sum()
@@ -102,6 +113,9 @@ def main() -> None:
     parser.add_argument("--fit-rows", type=int, default=5000, help="rows the model is fitted on (default 5000)")
     parser.add_argument("--single", type=int, default=500, help="single-row requests (default 500)")
     parser.add_argument("--batches", type=int, default=50, help=f"{BATCH_ROWS}-row requests per form (default 50)")
+    parser.add_argument("--models", default="logistic_regression", help="models to search, comma-separated")
+    parser.add_argument("--n-trials", type=int, default=1, help="trials per model (default 1)")
+    parser.add_argument("--output", default="serve_latency.md", help="file name under benchmarks/results/")
     args = parser.parse_args()
 
     suite = {entry["name"]: entry for entry in json.loads((DATA / "suite.json").read_text())}
@@ -113,8 +127,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="serve-latency-") as tmp:
         run = Path(tmp) / "run"
-        automl.fit_best(fit_part.drop(columns=[target]), fit_part[target], models=["logistic_regression"],
-                        n_trials=1, cv=3, time_budget=None, path=run, seed=0)
+        automl.fit_best(fit_part.drop(columns=[target]), fit_part[target], models=args.models.split(","),
+                        n_trials=args.n_trials, cv=3, time_budget=None, path=run, seed=0)
         result = automl.load(run)
         singles = [request_part.iloc[[i]] for i in rng.integers(0, len(request_part), args.single)]
         batches = [request_part.iloc[rng.integers(0, len(request_part), BATCH_ROWS)] for _ in range(args.batches)]
@@ -138,14 +152,18 @@ def main() -> None:
 
     n_categorical = sum(c["kind"] == "categorical" for c in result.manifest["columns"])
     command = (f"python -m benchmarks.serve_latency --dataset {args.dataset} --fit-rows {args.fit_rows} "
-               f"--single {args.single} --batches {args.batches}")
+               f"--single {args.single} --batches {args.batches} --models {args.models} --n-trials {args.n_trials} "
+               f"--output {args.output}")
+    saved = result.model_name
+    if saved == "ensemble":
+        saved += " of " + ", ".join(m["model"] for m in result.manifest["ensemble"]["members"])
     lines = [
         "# Serving latency",
         "",
         f"`{command}`",
         "",
-        f"{args.dataset}: {request_part.shape[1]} input columns ({n_categorical} categorical), logistic regression"
-        f" fitted on {args.fit_rows} rows; requests are built from the other {len(request_part)} rows. One"
+        f"{args.dataset}: {request_part.shape[1]} input columns ({n_categorical} categorical), {saved}"
+        f" (searched: {args.models}, {args.n_trials} trial(s) each) fitted on {args.fit_rows} rows; requests are built from the other {len(request_part)} rows. One"
         " keep-alive client sends the requests one after another to `automl serve` (one uvicorn worker, access"
         " log on) over loopback; each time is the whole round trip: the request, its validation against the"
         " saved schema, one predict_proba pass (the prediction is the most probable class), and the JSON answer.",
@@ -159,13 +177,15 @@ def main() -> None:
         "In-process: `Result.predict_proba` and the most probable class on the same rows as a DataFrame, what the"
         " server runs per request.",
         "",
+        f"automl {_source()}.",
+        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs, Python"
         f" {platform.python_version()}, {platform.system()}; client and server on the same machine."
         " Single runs on a shared machine: compare rows of one run, not runs.",
     ]
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serve_latency.md").write_text(text)
+    (RESULTS / args.output).write_text(text)
     print(text)
 
 

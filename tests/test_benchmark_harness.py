@@ -57,6 +57,9 @@ def test_suite_run_records_scores_and_summarizes_them(tmp_path):
     assert len({r["split"] for r in records}) == 1, "every framework scored the same test rows"
     automl, rf, const = records
     assert automl["fit_seconds"] <= 10 * 1.05 + 5
+    # automl's saved run, loaded in a new process to predict the test split, and its size on disk
+    assert automl["fresh_predict_seconds"] > 0 and automl["model_bytes"] > 1000 and automl["warm_predict_seconds"] > 0
+    assert "model_bytes" not in rf  # a baseline, not saved
     assert const["value"] == pytest.approx(1.0492, abs=1e-3)  # the class priors' log loss on this split
     assert rf["value"] < const["value"]
 
@@ -73,6 +76,9 @@ def test_suite_run_records_scores_and_summarizes_them(tmp_path):
     assert per_framework["const"]["mean normalized score"] == "0.000 (1 datasets)"
     assert per_framework["automl"]["failures"] == "0"
     assert per_framework["automl"]["fit/budget max"] == f"{automl['fit_seconds'] / 10:.2f}"
+    prediction = table(markdown, "Prediction of the test split")["penguins"]
+    assert prediction["automl size MB"] == f"{automl['model_bytes'] / 1e6:.2f}"
+    assert prediction["automl fresh load+predict s"] == f"{automl['fresh_predict_seconds']:.3f}"
     versus = table(markdown, "automl against each framework")
     for other, reference in (("rf", 1.0), ("const", 0.0)):
         counts = [int(versus[other][k]) for k in ("wins", "ties", "losses")]
