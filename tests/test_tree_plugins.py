@@ -136,3 +136,14 @@ def test_fit_best_tunes_both_on_real_data(load, task, floor):
     wrapper = TimeLimitedBoosting if result.model_name == "hist_gradient_boosting" else TimeLimitedEnsemble
     assert type(result.model.named_steps["model"]) is wrapper
     assert len(result.predict(X.iloc[:10])) == 10
+
+
+def test_a_forest_predicts_a_few_rows_in_one_thread_and_the_same_numbers():
+    X, y = load_breast_cancer(return_X_y=True)
+    forest = TimeLimitedEnsemble(ExtraTreesClassifier(n_estimators=40, n_jobs=2, random_state=0)).fit(X, y)
+    few = forest._predictor(X[:10])
+    assert few is not forest.estimator_ and few.n_jobs == 1 and few.estimators_ is forest.estimator_.estimators_
+    many = np.tile(X, (8, 1))  # 4,552 rows: the model's own 2 threads
+    assert forest.estimator_.n_jobs == 2 and forest._predictor(many) is forest.estimator_
+    threaded = forest.estimator_.predict_proba(X[:10])
+    np.testing.assert_allclose(forest.predict_proba(X[:10]), threaded, rtol=0, atol=1e-12)
