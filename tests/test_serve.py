@@ -309,3 +309,16 @@ def test_import_automl_leaves_the_server_stack_out():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_small_requests_inline_and_large_ones_in_the_threadpool_answer_alike(wine, wine_server):
+    from automl.deploy.serve import INLINE_ROWS
+
+    run, X = wine
+    loaded = automl.load(run)
+    large = pd.concat([X] * (INLINE_ROWS // len(X) + 2), ignore_index=True)
+    for batch in (X.iloc[:INLINE_ROWS], large):
+        answer = wine_server.client.post("/predict", json={"records": records(batch)})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == loaded.predict(batch).tolist()
+        np.testing.assert_allclose(answer.json()["probabilities"], loaded.predict_proba(batch), rtol=1e-12)

@@ -83,6 +83,12 @@ class RequestSchema:
             columns=(Columns | None, Field(None, description="one list of values per column, all of one length")),
         )
 
+    def n_rows(self, body: BaseModel) -> int:
+        """The rows a validated request holds (its longest column, for the columns form)."""
+        if body.records is not None:
+            return len(body.records)
+        return max((len(v) for f in self.fields if (v := getattr(body.columns, f)) is not None), default=0)
+
     def to_frame(self, body: BaseModel) -> tuple[pd.DataFrame, list[str]]:
         """The validated request as a table with the training columns, and notes for the response."""
         if body.records is not None:

@@ -4,7 +4,7 @@
                         -> {"predictions": [...]}, plus "classes" and "probabilities" (one row of
                         probabilities per input row, in the order of "classes") for classifiers
     GET  /health        {"status": "ok", ...}; answered on the event loop, so it stays quick
-                        while predictions run in the threadpool
+                        while large batches are predicted in the threadpool
     GET  /model         what the run's manifest says: model, task, metric, scores, input columns,
                         target, classes, library versions
     GET  /docs, /openapi.json   generated from the run's input columns
@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -55,6 +56,10 @@ logger = logging.getLogger(__name__)
 
 #: The most rows one request may hold unless ``max_rows`` says otherwise.
 DEFAULT_MAX_ROWS = 10_000
+#: Requests of at most this many rows are answered on the event loop: the hop to a thread and
+#: back costs about as much as their prediction. Larger ones run in the threadpool, so that
+#: /health and small requests are not held up behind them.
+INLINE_ROWS = 100
 
 
 def create_app(run: "str | os.PathLike | Result", *, max_rows: int = DEFAULT_MAX_ROWS) -> FastAPI:
@@ -121,7 +126,12 @@ def _add_routes(app: FastAPI, result: Result, schema: RequestSchema, info: dict[
     }
 
     @app.post("/predict", summary="Predict a batch of rows", responses=responses)
-    def predict(body: PredictRequest) -> JSONResponse:  # a plain def: FastAPI runs it in its threadpool
+    async def predict(body: PredictRequest) -> JSONResponse:
+        if schema.n_rows(body) <= INLINE_ROWS:
+            return answer(body)
+        return await run_in_threadpool(answer, body)
+
+    def answer(body) -> JSONResponse:
         frame = None
         try:
             frame, notes = schema.to_frame(body)
