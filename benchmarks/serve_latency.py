@@ -1,7 +1,7 @@
 """Latency of ``automl serve`` over loopback, next to the same predictions made in-process.
 
     python -m benchmarks.serve_latency [--dataset adult] [--fit-rows 5000] [--single 500] [--batches 50] \
-        [--models logistic_regression] [--n-trials 1] [--output serve_latency.md]
+        [--models logistic_regression] [--n-trials 1] [--output serve_latency_lr.md]
 
 Fits a small run (by default logistic regression, one trial, 3 folds; ``--models`` and
 ``--n-trials`` choose others, and the table says what was saved) on rows of a bundled table, starts the
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=50, help=f"{BATCH_ROWS}-row requests per form (default 50)")
     parser.add_argument("--models", default="logistic_regression", help="models to search, comma-separated")
     parser.add_argument("--n-trials", type=int, default=1, help="trials per model (default 1)")
-    parser.add_argument("--output", default="serve_latency.md", help="file name under benchmarks/results/")
+    parser.add_argument("--output", default="serve_latency_lr.md", help="file name under benchmarks/results/")
     args = parser.parse_args()
 
     suite = {entry["name"]: entry for entry in json.loads((DATA / "suite.json").read_text())}
