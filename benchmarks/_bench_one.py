@@ -82,6 +82,8 @@ def split(entry: dict, seed: int, data: Path = DATA):
 # from ``folder`` and predict ``X``.
 
 SAVERS: dict = {}
+#: What a framework saved, when it says: automl's model (or ensemble members) and its predict_ms.
+SAVED: dict = {}
 
 
 def _automl(X, y, task, metric, budget, seed, n_jobs):
@@ -98,6 +100,9 @@ def _automl(X, y, task, metric, budget, seed, n_jobs):
 
     method = "predict" if task == "regression" else "predict_proba"
     SAVERS["automl"] = (save, f"import automl; automl.load(folder + '/run').{method}(X)")
+    ensemble = result.manifest.get("ensemble") or {}
+    members = [m["model"] for m in ensemble.get("members", [])] if ensemble.get("saved") else []
+    SAVED["automl"] = {"model": result.model_name, "members": members, "predict_ms": result.manifest.get("predict_ms")}
     if task == "regression":
         return automl.__version__, result.predict
     return automl.__version__, lambda X_: (result.predict_proba(X_), result.classes_)
@@ -296,6 +301,8 @@ def run_one(framework: str, dataset: str, budget: float, seed: int, n_jobs: int 
         record["warm_predict_seconds"] = round(time.perf_counter() - started, 4)
         if framework in SAVERS:
             record.update(_fresh_predict(*SAVERS[framework], X_test))
+        if framework in SAVED:
+            record["saved"] = SAVED[framework]
     except Exception as error:  # noqa: BLE001 - every failure is a result of the benchmark
         record["error"] = f"{type(error).__name__}: {error}"
         record["traceback"] = traceback.format_exc(limit=-8)
