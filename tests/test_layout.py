@@ -56,6 +56,7 @@ MODULE_LAYER = {
     "automl.hookspecs": "core",
     "automl._metrics": "core",
     "automl._version": "core",
+    "automl._signals": "core",
     "automl._plugins": "registry",
     "automl._cli": "cli",
     "automl.__main__": "cli",

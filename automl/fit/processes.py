@@ -11,6 +11,7 @@ import threading
 import time
 
 from .._exceptions import InputError, Interrupted, SearchError
+from .._signals import deliver
 from ..search.storage import REREAD_SECONDS, SharedRun, wait_for_running_trials
 from ..search.studies import ModelSearch
 from ..search.trial_process import TrialFailure, TrialProcess
@@ -71,7 +72,7 @@ def signals_as_interrupts():
         return
 
     def handler(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
+        deliver(Interrupted(signal.Signals(signum).name))  # after a storage write under way
 
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -16,6 +16,7 @@ import numpy as np
 from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize uses; ask/tell has no public form
 from optuna.trial import TrialState
 
+from .._signals import uninterrupted
 from .._spec import ModelContext
 from .ensemble import PredictionPool
 from .studies import ModelSearch, build_pipeline
@@ -120,7 +121,8 @@ def run_trial(assignment: Assignment, runner: TrialProcess, setup: TrialSetup) -
     ``search.started`` and ``search.running``."""
     search = assignment.search
     study = search.study
-    with warnings.catch_warnings():
+    # every storage write below is whole or not at all: Ctrl-C waits for its end (automl._signals)
+    with warnings.catch_warnings(), uninterrupted():
         # Optuna expects heartbeats with study.optimize; this loop keeps them itself, below
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
         trial = study.ask()
@@ -129,7 +131,8 @@ def run_trial(assignment: Assignment, runner: TrialProcess, setup: TrialSetup) -
     heartbeat = get_heartbeat_thread(trial._trial_id, study._storage)
     heartbeat.start()
     if runner.last_pid is not None:  # who runs it, from the start (a fold may replace the worker)
-        trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
+        with uninterrupted():
+            trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
     clock, folds = _Clock(assignment, setup.stop_at), _Folds()
     state, error = TrialState.COMPLETE, None
     try:
@@ -143,8 +146,9 @@ def run_trial(assignment: Assignment, runner: TrialProcess, setup: TrialSetup) -
         state, error = TrialState.FAIL, str(exc)
     except TrialFailure as failure:  # raised, crashed, or used too much memory in the worker
         if setup.cancelled is not None and setup.cancelled.is_set():  # its worker was stopped by an interrupt
-            trial.set_user_attr("error", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
+            with uninterrupted():
+                trial.set_user_attr("error", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
             raise KeyboardInterrupt from None
         state, error = TrialState.FAIL, failure.reason if failure.kind == "error" else f"{failure.kind}: {failure.reason}"
         if failure.details:
@@ -153,8 +157,9 @@ def run_trial(assignment: Assignment, runner: TrialProcess, setup: TrialSetup) -
         state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
         logger.debug("%s trial %d raised", search.name, trial.number, exc_info=True)
     except BaseException:
-        trial.set_user_attr("error", "interrupted")
-        study.tell(trial, state=TrialState.FAIL)
+        with uninterrupted():
+            trial.set_user_attr("error", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
         raise
     finally:
         search.running -= 1
@@ -189,7 +194,8 @@ def _fit_folds(trial, assignment: Assignment, runner: TrialProcess, setup: Trial
         if limit is not None and folds.predict_ms is not None and folds.predict_ms > limit:
             raise _TooSlow(f"predicts too slowly: {folds.predict_ms:.1f} ms per 1,000 rows (max_predict_ms={limit:g})")
         clock.progressed(assignment, folds, n_folds)
-        trial.report(float(np.mean(folds.scores)), k)
+        with uninterrupted():
+            trial.report(float(np.mean(folds.scores)), k)
         if k + 1 < n_folds and trial.should_prune():
             return TrialState.PRUNED
     return TrialState.COMPLETE
@@ -209,11 +215,20 @@ def _fit_fold(trial, search: ModelSearch, runner: TrialProcess, pipeline, fold: 
             failure.reason = f"still running at the trial's time limit ({clock.kill_at - clock.started:.1f} s), stopped"
         raise
     finally:
-        trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
+        with uninterrupted():
+            trial.set_user_attr("worker", f"{HOST}:{runner.last_pid}")
 
 
 def _record(trial, search: ModelSearch, setup: TrialSetup, folds: _Folds, ending: tuple) -> None:
     """Tell the study how the trial ended, update the model's counts, tell the observer."""
+    with uninterrupted():
+        frozen = _told(trial, search, setup, folds, ending)
+    if setup.on_trial is not None:
+        setup.on_trial(search, frozen)
+
+
+def _told(trial, search: ModelSearch, setup: TrialSetup, folds: _Folds, ending: tuple):
+    """The trial's attributes and end written to its study; the model's counts updated."""
     state, error, duration = ending
     study = search.study
     trial.set_user_attr("fold_scores", folds.scores)
@@ -242,5 +257,4 @@ def _record(trial, search: ModelSearch, setup: TrialSetup, folds: _Folds, ending
         search.failed += 1
         log = logger.info if error.startswith(BUDGET_STOP) else logger.warning
         log("%s trial %d failed: %s", search.name, trial.number, error)
-    if setup.on_trial is not None:
-        setup.on_trial(search, frozen)
+    return frozen
