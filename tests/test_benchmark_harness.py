@@ -60,6 +60,7 @@ def test_suite_run_records_scores_and_summarizes_them(tmp_path):
     # automl's saved run, loaded in a new process to predict the test split, and its size on disk
     assert automl["fresh_predict_seconds"] > 0 and automl["model_bytes"] > 1000 and automl["warm_predict_seconds"] > 0
     assert "model_bytes" not in rf  # a baseline, not saved
+    assert automl["saved"]["model"] and automl["saved"]["predict_ms"] > 0
     assert const["value"] == pytest.approx(1.0492, abs=1e-3)  # the class priors' log loss on this split
     assert rf["value"] < const["value"]
 
