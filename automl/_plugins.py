@@ -48,9 +48,17 @@ def get_plugin_manager(plugins: Iterable[object] = ()) -> PluginManager:
     """A fresh plugin manager with the entry-point plugins and ``plugins`` registered."""
     pm = PluginManager()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
-            continue
         dist = ep.dist.name if ep.dist is not None else "?"
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            taken = pm.distributions.get(ep.name)
+            if taken not in (None, dist):  # the same distribution seen twice is no conflict
+                warnings.warn(
+                    f"automl: plugin entry point {ep.name!r} from distribution {dist!r} is skipped: "
+                    f"distribution {taken!r} registers an entry point of that name; rename one of them",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            continue
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken third-party plugin must not take the others down

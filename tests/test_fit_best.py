@@ -12,7 +12,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_
 import automl
 from automl.store.ensemble import ENSEMBLE
 
-TREES = {"random_forest", "extra_trees", "hist_gradient_boosting"}
+TREES = {"random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"}
 ALL_CLASSIFIERS = TREES | {"logistic_regression", "keras_mlp"}
 
 

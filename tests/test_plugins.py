@@ -12,7 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import automl
 from automl._plugins import collect_models, get_plugin_manager
 
-BUILT_INS = {"logistic_regression", "ridge", "random_forest", "extra_trees", "hist_gradient_boosting", "keras_mlp"}
+BUILT_INS = {"logistic_regression", "ridge", "random_forest", "extra_trees", "hist_gradient_boosting", "keras_mlp", "lightgbm"}
 
 
 def test_built_ins_come_through_the_entry_point_group():
@@ -174,3 +174,24 @@ def test_model_spec_rejects_bad_fields():
         automl.ModelSpec("x", {"binary"}, lambda t, c: {}, lambda p, c: None, preprocessing="raw")
     with pytest.raises(TypeError, match="build must be callable"):
         automl.ModelSpec("x", {"binary"}, lambda t, c: {}, None)
+
+
+def test_an_entry_point_whose_name_is_taken_is_skipped_with_a_warning(monkeypatch):
+    import importlib.metadata
+
+    from automl import _plugins
+
+    real = importlib.metadata.entry_points(group=_plugins.ENTRY_POINT_GROUP)
+    taken = next(ep for ep in real if ep.name == "lightgbm")
+
+    class Impostor:
+        name, value, group = "lightgbm", "automl_impostor", _plugins.ENTRY_POINT_GROUP
+        dist = type("Dist", (), {"name": "automl-impostor"})()
+
+        def load(self):
+            raise AssertionError("a skipped entry point is not imported")
+
+    monkeypatch.setattr(_plugins.importlib.metadata, "entry_points", lambda group: [*real, Impostor()])
+    with pytest.warns(RuntimeWarning, match="'lightgbm' from distribution 'automl-impostor' is skipped: distribution 'automl-select'"):
+        pm = _plugins.get_plugin_manager()
+    assert pm.distributions["lightgbm"] == taken.dist.name == "automl-select"

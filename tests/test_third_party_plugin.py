@@ -49,7 +49,7 @@ FIT = textwrap.dedent(
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     result = automl.fit_best(
-        X, y, models=["lightgbm", "logistic_regression"], n_trials=2, cv=3, time_budget=None,
+        X, y, models=["lightgbm_dart", "logistic_regression"], n_trials=2, cv=3, time_budget=None,
         save=False, verbose=0, ensemble=False,
     )
     print(json.dumps({
@@ -74,17 +74,17 @@ def test_example_plugin_installs_is_used_and_uninstalls(tmp_path, request):
     # venv ships pip only); its dependencies are this environment's
     pip("install", "--no-deps", str(source))
 
-    assert listed_models().get("lightgbm") == DIST
+    assert listed_models().get("lightgbm_dart") == DIST
 
     done = subprocess.run([sys.executable, "-c", FIT], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     board = {row["model"]: row for row in out["leaderboard"]}
-    assert set(board) == {"lightgbm", "logistic_regression"}
-    assert board["lightgbm"]["complete"] == 2, board["lightgbm"]
-    assert board["lightgbm"]["score"] > 0.95 and board["lightgbm"]["status"] == "ok"
+    assert set(board) == {"lightgbm_dart", "logistic_regression"}
+    assert board["lightgbm_dart"]["complete"] == 2, board["lightgbm_dart"]
+    assert board["lightgbm_dart"]["score"] > 0.95 and board["lightgbm_dart"]["status"] == "ok"
     # the installed copy ran, not the example's source
     assert Path(out["module"]).parent not in (EXAMPLE, source)
 
     uninstall()
-    assert "lightgbm" not in listed_models(), "uninstalling left the plugin registered"
+    assert "lightgbm_dart" not in listed_models(), "uninstalling left the plugin registered"

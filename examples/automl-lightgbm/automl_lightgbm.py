@@ -1,7 +1,11 @@
-"""LightGBM gradient boosting for automl-select: binary, multiclass and regression.
+"""LightGBM's DART boosting for automl-select: binary, multiclass and regression.
+
+DART drops a random share of the trees built so far while it adds each new one (dropout for
+boosting): slower than plain boosting, and a model family that automl's built-in ``lightgbm``
+(plain gradient boosting) does not search.
 
 Installed, this module is found through the ``automl.plugins`` entry-point group (see
-``pyproject.toml``); ``automl models`` then lists ``lightgbm`` and ``fit_best`` tunes it.
+``pyproject.toml``); ``automl models`` then lists ``lightgbm_dart`` and ``fit_best`` tunes it.
 LightGBM itself is imported when a model is built, not when the plugin is loaded, so
 ``automl models`` stays fast.
 """
@@ -18,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 import automl
 
 __all__ = ["TimeLimitedLGBM", "search_space", "build", "DEFAULT_PARAMS", "automl_models"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The first trial: LightGBM's defaults with a smaller learning rate, more trees and mild
 #: row/column subsampling; a sound model on most tables even when no other trial runs.
@@ -54,6 +58,7 @@ def build(params, context):
     cls = LGBMRegressor if context.task == "regression" else LGBMClassifier
     booster = cls(
         **params,
+        boosting_type="dart",
         subsample_freq=1,  # row subsampling (bagging) only happens with a frequency > 0
         random_state=context.seed,
         n_jobs=context.n_jobs,
@@ -133,13 +138,13 @@ class TimeLimitedLGBM(BaseEstimator):
 def automl_models():
     return [
         automl.ModelSpec(
-            name="lightgbm",
+            name="lightgbm_dart",
             tasks={"binary", "multiclass", "regression"},
             search_space=search_space,
             build=build,
             default_params=DEFAULT_PARAMS,
             preprocessing="ordinal",  # trees need neither scaling nor one-hot columns
             cost=3.0,  # between logistic regression (1) and a random forest (5)
-            description="gradient-boosted trees (LightGBM)",
+            description="DART boosted trees, dropout for boosting (LightGBM)",
         )
     ]

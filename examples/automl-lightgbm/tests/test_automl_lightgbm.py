@@ -37,7 +37,7 @@ def test_defaults_build_the_right_kind_of_model(task):
     booster = model.estimator
     assert type(booster).__name__ == ("LGBMRegressor" if task == "regression" else "LGBMClassifier")
     assert (booster.random_state, booster.n_jobs, booster.verbose) == (7, 2, -1)
-    assert booster.num_leaves == 31 and booster.subsample_freq == 1
+    assert booster.num_leaves == 31 and booster.subsample_freq == 1 and booster.boosting_type == "dart"
     assert model.max_seconds == 4.0
 
 
@@ -86,11 +86,11 @@ def test_time_limit_stops_boosting_and_keeps_the_trees():
 def test_fit_best_tunes_and_can_pick_it():
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     # passed per call, unless the installed distribution already registers it
-    plugins = [] if "lightgbm" in automl.list_models() else [automl_lightgbm]
+    plugins = [] if "lightgbm_dart" in automl.list_models() else [automl_lightgbm]
     result = automl.fit_best(
-        X, y, models=["lightgbm"], plugins=plugins, n_trials=2, cv=3, time_budget=None, save=False
+        X, y, models=["lightgbm_dart"], plugins=plugins, n_trials=2, cv=3, time_budget=None, save=False
     )
-    row = result.leaderboard.set_index("model").loc["lightgbm"]
+    row = result.leaderboard.set_index("model").loc["lightgbm_dart"]
     assert row["complete"] == 2 and row["score"] > 0.95
     assert result.trials.iloc[0]["params"] == DEFAULT_PARAMS, "the first trial is the default"
     assert isinstance(result.model.named_steps["model"], TimeLimitedLGBM)
