@@ -147,3 +147,18 @@ def test_cli_warm_start(cancer, previous_run, tmp_path):
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert bad.returncode == 2 and "no such run directory" in bad.stderr
+
+
+def test_a_warm_start_with_the_saved_runs_own_seed_repeats_no_configuration(cancer, tmp_path):
+    """The saved run's configurations came from the sampler stream of its seed; a new run with
+    that seed must not draw them again after enqueuing them (each trial of a run is new)."""
+    X, y = cancer
+    previous = automl.fit_best(
+        X, y, models=["logistic_regression"], n_trials=3, cv=2, time_budget=None, save=False, seed=5, ensemble=False,
+    )
+    again = automl.fit_best(
+        X, y, models=["logistic_regression"], n_trials=6, cv=2, time_budget=None, save=False, seed=5,
+        warm_start=previous, ensemble=False,
+    )
+    params = [tuple(sorted(p.items())) for p in again.trials["params"]]
+    assert len(params) == 6 and len(set(params)) == 6, again.trials[["number", "params"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import statistics
 import zlib
@@ -133,10 +134,7 @@ def create_studies(
     searches = []
     for model in models:
         name = model.spec.name
-        sampler = optuna.samplers.TPESampler(
-            # a per-model seed, stable across processes (str hash() is salted per process)
-            seed=(seed * 1_000_003 + zlib.crc32(name.encode())) % 2**32,
-        )
+        sampler = optuna.samplers.TPESampler(seed=_sampler_seed(seed, name, warm.get(name, [])))
         with quiet_optuna():
             study = optuna.create_study(
                 storage=storage,
@@ -160,6 +158,14 @@ def create_studies(
             _restore(search)
         searches.append(search)
     return searches
+
+
+def _sampler_seed(seed: int, name: str, warm: list[dict]) -> int:
+    """A per-model seed, stable across processes (str hash() is salted per process). A warm
+    start's configurations shift it: they were drawn from the stream of the saved run's seed, and
+    with that same stream the new run would draw them again right after enqueuing them."""
+    shift = zlib.crc32(json.dumps(warm, sort_keys=True, default=str).encode()) if warm else 0
+    return (seed * 1_000_003 + zlib.crc32(name.encode()) + shift) % 2**32
 
 
 def _restore(search: ModelSearch) -> None:
