@@ -90,6 +90,10 @@ class TimeLimitedEnsemble(BaseEstimator):
                 # grow geometrically (few refits) but never past the time that is left
                 step = max(1, min(total - built, 2 * step, int(left / per_member)))
             model.set_params(warm_start=False)
+        self._adopt(model)
+
+    def _adopt(self, model) -> None:
+        """Keep the fitted ``model``, and the attributes scikit-learn looks for on this wrapper."""
         self.estimator_ = model
         self.n_estimators_ = self._grown(model)
         for attribute in ("classes_", "n_classes_", "n_features_in_", "feature_names_in_", "n_iter_"):

@@ -192,7 +192,7 @@ class _KerasMLP(BaseEstimator):
         state = super().__getstate__()
         network = state.pop("_network", None)
         if "layers_" in state and state.get("_archive") is None and network is not None:
-            state["_archive"] = _to_archive(network)
+            self._archive = state["_archive"] = _to_archive(network)  # once: a second pickle reuses it
         return state
 
     def __setstate__(self, state):

@@ -14,12 +14,12 @@ import math
 import time
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import clone, is_classifier
 from sklearn.model_selection import train_test_split
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import _num_samples
 
 import automl
+from automl.plugins._anytime import TimeLimitedEnsemble
 
 __all__ = ["EarlyStoppedLGBM", "automl_models"]
 
@@ -84,9 +84,10 @@ class _Deadline:
             raise EarlyStopException(env.iteration, env.evaluation_result_list)
 
 
-class EarlyStoppedLGBM(BaseEstimator):
+class EarlyStoppedLGBM(TimeLimitedEnsemble):
     """Fit a LightGBM estimator with early stopping on a held-out slice of the rows it is given,
-    ending boosting early when ``max_seconds`` have passed.
+    ending boosting early when ``max_seconds`` have passed. Predictions, scores and tags are the
+    wrapped model's, as for the other time-limited tree models (``automl.plugins._anytime``).
 
     :param estimator: an unfitted ``LGBMClassifier`` or ``LGBMRegressor``; its ``random_state``
         also seeds the held-out slice.
@@ -95,11 +96,11 @@ class EarlyStoppedLGBM(BaseEstimator):
     ``n_estimators_`` tells how many boosting rounds the model uses.
     """
 
-    def __init__(self, estimator=None, max_seconds: float | None = None):
-        self.estimator = estimator
-        self.max_seconds = max_seconds
+    @staticmethod
+    def _grown(model) -> int:
+        return model.best_iteration_ or model.n_estimators_
 
-    def fit(self, X, y, **fit_params):
+    def _fit(self, X, y, **fit_params):
         from lightgbm import early_stopping
 
         model = clone(self.estimator)
@@ -112,12 +113,7 @@ class EarlyStoppedLGBM(BaseEstimator):
             fit_params["eval_set"] = [(X_valid, y_valid)]
             callbacks.append(early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False))
         model.fit(X, y, callbacks=callbacks, **fit_params)
-        self.estimator_ = model
-        self.n_estimators_ = model.best_iteration_ or model.n_estimators_
-        for attribute in ("classes_", "n_classes_", "n_features_in_", "feature_names_in_"):
-            if hasattr(model, attribute):
-                setattr(self, attribute, getattr(model, attribute))
-        return self
+        self._adopt(model)
 
     def _held_out(self, X, y):
         """The rows split for early stopping, or None: too few rows, or a class too rare to split."""
@@ -131,29 +127,6 @@ class EarlyStoppedLGBM(BaseEstimator):
             stratify = y
         seed = self.estimator.get_params().get("random_state")
         return train_test_split(X, y, test_size=VALIDATION_FRACTION, random_state=seed, stratify=stratify)
-
-    def predict(self, X):
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(X)
-
-    @available_if(lambda self: hasattr(self.estimator, "predict_proba"))  # classifiers only
-    def predict_proba(self, X):
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)
-
-    def score(self, X, y, sample_weight=None):
-        """Accuracy (classifiers) or R² (regressors), as the wrapped model defines it."""
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.score(X, y, sample_weight=sample_weight)
-
-    @property
-    def feature_importances_(self):
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.feature_importances_
-
-    def __sklearn_tags__(self):
-        # a classifier or a regressor, accepting missing values, as the LightGBM model it wraps
-        return self.estimator.__sklearn_tags__()
 
 
 @automl.hookimpl

@@ -106,9 +106,6 @@ def refit_ensemble(
     def wins(selection: Selection | None) -> bool:
         return selection is not None and clearly_better(selection.fold_scores, best_folds, best.best)
 
-    def fast_enough(selection: Selection) -> bool:
-        return max_predict_ms is None or selection.predict_ms <= max_predict_ms
-
     score = prediction_scorer(scorer, refitter.context.task, pool.classes)
     try:
         first, selection = _select_affordable(pool, score, costs, wins, SELECTION_SHARE * spare, refitter.context.seed)
@@ -119,12 +116,7 @@ def refit_ensemble(
         return None
     # the loop ends on an ensemble that is better and fits, or on none: then the first is shown
     fits = wins(selection)
-    outcome = _judged(selection if fits else first, best, wins, fits, started)
-    if outcome.row["status"] == "ok" and wins(outcome.selection) and not fast_enough(outcome.selection):
-        outcome.row["status"] = (
-            f"predicts too slowly: {outcome.selection.predict_ms:.1f} ms per 1,000 rows (max_predict_ms={max_predict_ms:g})"
-        )
-        fits = False
+    outcome = _judged(selection if fits else first, best, wins, fits, started, max_predict_ms)
     if outcome.row["status"] == "ok" and fits:
         _refit_members(outcome, searches, refitter, costs, best.name)
         outcome.row["seconds"] = time.monotonic() - started
@@ -146,7 +138,9 @@ def _select_affordable(pool, score, costs: _Costs, wins, max_seconds: float, see
     return first, selection
 
 
-def _judged(selection: Selection, best: ModelSearch, wins, fits: bool, started: float) -> EnsembleOutcome:
+def _judged(
+    selection: Selection, best: ModelSearch, wins, fits: bool, started: float, max_predict_ms: float | None,
+) -> EnsembleOutcome:
     """The ensemble's leaderboard row, its status saying why it is not saved when it is not."""
     row = {
         "model": ENSEMBLE, "score": selection.score, "std": selection.std, "test_score": math.nan,
@@ -161,6 +155,9 @@ def _judged(selection: Selection, best: ModelSearch, wins, fits: bool, started: 
     elif not fits:
         row["status"] = f"better, but no time left to refit its {len(selection.members)} members"
         logger.info("ensemble of %s: CV %.4f, but no time left to refit it", members, selection.score)
+    elif max_predict_ms is not None and selection.predict_ms > max_predict_ms:
+        row["status"] = f"predicts too slowly: {selection.predict_ms:.1f} ms per 1,000 rows (max_predict_ms={max_predict_ms:g})"
+        logger.info("ensemble of %s: CV %.4f, but %s", members, selection.score, row["status"])
     else:
         logger.info("ensemble of %s: CV %.4f beats %s (%.4f); refitting it", members, selection.score, best.name, best.best)
     return EnsembleOutcome(selection, row)
