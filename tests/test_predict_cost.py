@@ -129,3 +129,9 @@ def test_an_ensemble_row_goes_above_the_first_model_it_outscores_below_the_one_t
     assert list(with_ensemble(board, {**row, "score": 0.97})["model"]) == ["ensemble", "linear", "forest", "boosting"]
     unsaved = {**row, "score": 0.99, "status": "predicts too slowly"}
     assert list(with_ensemble(board, unsaved)["model"]) == ["linear", "forest", "boosting", "ensemble"]
+
+
+def test_a_limit_no_model_meets_is_a_clear_error(cancer):
+    X, y = cancer
+    with pytest.raises(automl.SearchError, match="predicts too slowly: .*Raise max_predict_ms, or leave it unset"):
+        automl.fit_best(X, y, models=["logistic_regression"], n_trials=1, cv=2, save=False, verbose=0, max_predict_ms=1e-6)

@@ -12,6 +12,7 @@ import pandas as pd
 from .._exceptions import SearchError
 from .._spec import ModelContext
 from ..search.studies import ModelSearch, build_pipeline, params_of
+from ..search.trial import TOO_SLOW
 from ..search.trial_process import TrialFailure, TrialProcess
 from .budget import Budget
 
@@ -126,11 +127,13 @@ def _ranked(searches: list[ModelSearch], leaderboard: pd.DataFrame) -> list[Mode
     if ranked:
         return ranked
     summary = "; ".join(f"{row.model}: {row.status}" for row in leaderboard.itertuples())
-    advice = (
-        "Fix the errors named above (run with logging at DEBUG for tracebacks)"
-        if any(row.status.startswith("all trials failed") for row in leaderboard.itertuples())
-        else "Raise time_budget"
-    )
+    failed = [row.status for row in leaderboard.itertuples() if row.status.startswith("all trials failed")]
+    if failed and all(TOO_SLOW in status for status in failed):
+        advice = "Raise max_predict_ms, or leave it unset: no model predicted 1,000 rows within it"
+    elif failed:
+        advice = "Fix the errors named above (run with logging at DEBUG for tracebacks)"
+    else:
+        advice = "Raise time_budget"
     raise SearchError(f"no trial of any model succeeded, so there is no model to save ({summary}). {advice}.")
 
 

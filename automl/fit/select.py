@@ -15,6 +15,7 @@ import pandas as pd
 from ..search.ensemble import PredictionPool, Selection, prediction_scorer, select_ensemble
 from ..search.leaderboard import REFIT_FAILED
 from ..search.studies import ModelSearch, best_search, build_pipeline, params_of
+from ..search.trial import too_slow
 from ..search.trial_process import TrialFailure
 from ..store.ensemble import ENSEMBLE, make_ensemble
 from .budget import REFIT_MARGIN, SAVE_ALLOWANCE
@@ -156,7 +157,7 @@ def _judged(
         row["status"] = f"better, but no time left to refit its {len(selection.members)} members"
         logger.info("ensemble of %s: CV %.4f, but no time left to refit it", members, selection.score)
     elif max_predict_ms is not None and selection.predict_ms > max_predict_ms:
-        row["status"] = f"predicts too slowly: {selection.predict_ms:.1f} ms per 1,000 rows (max_predict_ms={max_predict_ms:g})"
+        row["status"] = too_slow(selection.predict_ms, max_predict_ms)
         logger.info("ensemble of %s: CV %.4f, but %s", members, selection.score, row["status"])
     else:
         logger.info("ensemble of %s: CV %.4f beats %s (%.4f); refitting it", members, selection.score, best.name, best.best)

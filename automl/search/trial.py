@@ -22,7 +22,7 @@ from .ensemble import PredictionPool
 from .studies import ModelSearch, build_pipeline
 from .trial_process import TrialFailure, TrialProcess
 
-__all__ = ["Assignment", "TrialSetup", "run_trial", "BUDGET_STOP"]
+__all__ = ["Assignment", "TrialSetup", "run_trial", "BUDGET_STOP", "TOO_SLOW", "too_slow"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,14 @@ class _OutOfTime(Exception):
 
 class _TooSlow(Exception):
     """The trial's model predicts more slowly than ``TrialSetup.max_predict_ms`` allows."""
+
+
+#: How the status of a model (or an ensemble) slower than ``max_predict_ms`` begins.
+TOO_SLOW = "predicts too slowly: "
+
+
+def too_slow(ms: float, limit: float) -> str:
+    return f"{TOO_SLOW}{ms:.1f} ms per 1,000 rows (max_predict_ms={limit:g})"
 
 
 def _timed(context: ModelContext, until: float, fits_left: float, overhead: float = 0.0) -> ModelContext:
@@ -192,7 +200,7 @@ def _fit_folds(trial, assignment: Assignment, runner: TrialProcess, setup: Trial
         folds.predict_ms = answer.get("predict_ms", folds.predict_ms)
         limit = setup.max_predict_ms
         if limit is not None and folds.predict_ms is not None and folds.predict_ms > limit:
-            raise _TooSlow(f"predicts too slowly: {folds.predict_ms:.1f} ms per 1,000 rows (max_predict_ms={limit:g})")
+            raise _TooSlow(too_slow(folds.predict_ms, limit))
         clock.progressed(assignment, folds, n_folds)
         with uninterrupted():
             trial.report(float(np.mean(folds.scores)), k)
