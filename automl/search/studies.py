@@ -81,9 +81,10 @@ class ModelSearch:
 
 
 def lost_trial(trial: optuna.trial.FrozenTrial) -> bool:
-    """A trial failed by Optuna's heartbeat check: its process died without a word (it has
-    none of the attributes every trial that ends here gets). It is retried as a new trial."""
-    return trial.state == TrialState.FAIL and "duration" not in trial.user_attrs and "error" not in trial.user_attrs
+    """A trial failed by Optuna's heartbeat check: its process died before telling how it
+    ended (every trial failed here gets an ``error``; a process killed between writing a trial's
+    other attributes and its end leaves those without one). It is retried as a new trial."""
+    return trial.state == TrialState.FAIL and "error" not in trial.user_attrs
 
 
 def best_search(searches: list[ModelSearch]) -> ModelSearch | None:
