@@ -1,11 +1,6 @@
-"""The numbers of a benchmark run, from its JSONL records, and their Markdown summary.
-
-Normalized score (AMLB's): ``(score - const) / (rf - const)`` per dataset, so the constant
-predictor is 0 and the default random forest 1, whatever the metric; greater is better. A failed
-run counts as the constant predictor (0), as the AMLB does for its aggregates; a dataset where
-rf or const failed has no normalized scores. automl against another framework, per dataset: a
-win if its normalized score is greater by more than ``TIE``, a loss if smaller by more, else a tie.
-"""
+"""The Markdown summary of a fair-harness folder: scores, normalized scores over seeds, automl
+against each peer with the win/tie/loss rule and a paired bootstrap interval, and each
+framework's time, cores, memory and prediction cost (the numbers come from _records.py)."""
 
 from __future__ import annotations
 
@@ -13,80 +8,23 @@ import math
 import statistics
 
 from ._bench_one import BUDGET_FREE
+from ._records import TIE, Records, RunFiles, _ok, duels, median_of, tally
 
-TIE = 0.005
 METRIC_LABELS = {"binary": "ROC AUC ↑", "multiclass": "log loss ↓", "regression": "RMSE ↓"}
 
-
-class Records:
-    """The last record of each (dataset, framework, budget); records of rf and const serve every budget."""
-
-    def __init__(self, records: list[dict]):
-        self.by_key: dict[tuple, dict] = {}
-        self.free: dict[tuple, dict] = {}
-        for record in records:  # later lines (a rerun on --resume) replace earlier ones
-            self.by_key[record["dataset"], record["framework"], record["budget"]] = record
-            if record["framework"] in BUDGET_FREE:
-                self.free[record["dataset"], record["framework"]] = record
-        self.datasets = list(dict.fromkeys(r["dataset"] for r in records))
-        self.frameworks = list(dict.fromkeys(r["framework"] for r in records))
-        self.budgets = sorted({r["budget"] for r in records if r["framework"] not in BUDGET_FREE}) or sorted(
-            {r["budget"] for r in records}
-        )
-
-    def get(self, dataset: str, framework: str, budget: float) -> dict | None:
-        record = self.by_key.get((dataset, framework, budget))
-        if record is None and framework in BUDGET_FREE:
-            record = self.free.get((dataset, framework))
-        return record
-
-    def normalized(self, dataset: str, framework: str, budget: float) -> float | None:
-        """The normalized score (0 for a failed run); None without a successful rf and const, or no run."""
-        record, rf, const = (self.get(dataset, f, budget) for f in (framework, "rf", "const"))
-        if record is None or not _ok(rf) or not _ok(const) or rf["score"] == const["score"]:
-            return None
-        if not _ok(record):
-            return 0.0
-        return (record["score"] - const["score"]) / (rf["score"] - const["score"])
-
-
-def _ok(record: dict | None) -> bool:
-    return record is not None and record.get("error") is None and record.get("score") is not None
-
-
-def wins_ties_losses(records: Records, other: str, budget: float, ours: str = "automl") -> tuple[int, int, int]:
-    wins = ties = losses = 0
-    for dataset in records.datasets:
-        a, b = records.normalized(dataset, ours, budget), records.normalized(dataset, other, budget)
-        if a is None or b is None:
-            continue
-        if abs(a - b) <= TIE:
-            ties += 1
-        elif a > b:
-            wins += 1
-        else:
-            losses += 1
-    return wins, ties, losses
-
-
-def framework_stats(records: Records, framework: str, budget: float) -> dict:
-    """Mean normalized score, failures and time against the budget of one framework."""
-    runs = [r for d in records.datasets if (r := records.get(d, framework, budget)) is not None]
-    normalized = [n for d in records.datasets if (n := records.normalized(d, framework, budget)) is not None]
-    fit_ratio = [r["fit_seconds"] / r["budget"] for r in runs if r.get("fit_seconds") is not None]
-    wall_ratio = [r["wall_seconds"] / r["budget"] for r in runs if r.get("wall_seconds") is not None]
-    predict = [r["predict_seconds"] for r in runs if r.get("predict_seconds") is not None]
-    return {
-        "runs": len(runs),
-        "failures": sum(not _ok(r) for r in runs),
-        "mean_normalized": statistics.fmean(normalized) if normalized else None,
-        "normalized_datasets": len(normalized),
-        "fit_budget_median": statistics.median(fit_ratio) if fit_ratio else None,
-        "fit_budget_max": max(fit_ratio) if fit_ratio else None,
-        "wall_budget_max": max(wall_ratio) if wall_ratio else None,
-        "predict_median": statistics.median(predict) if predict else None,
-        "version": next((r["version"] for r in runs if r.get("version")), None),
-    }
+PROTOCOL = (
+    "Protocol: per dataset and seed one seeded 75/25 train/test split (stratified for classification), the "
+    "same for every framework; each framework on each (dataset, seed) in its own process, one at a time, killed "
+    "at its timeout; the test split scored by the harness with the same code for all (ROC AUC of the positive "
+    "class, log loss over all classes of the table, RMSE). Normalized score: `(score - const) / (rf - const)` "
+    "with that seed's rf and const (const 0, rf 1, greater is better); a failed run counts as const (0). "
+    f"automl against a peer per dataset: d = mean over seeds of the difference of normalized scores; a win if "
+    f"d > {TIE} and most seed differences are > 0, a loss if d < -{TIE} and most are < 0, else a tie. "
+    "The interval is the paired bootstrap 95 % interval of the mean d over datasets. fit/budget: the "
+    "framework's fit call alone over the budget; start-up and prediction are apart. Cores busy: the machine's "
+    "CPU counters (/proc/stat) during the fit call. Peak RSS: the largest summed resident memory of the run's "
+    "process tree, sampled every 0.25 s."
+)
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -95,180 +33,182 @@ def _num(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _value(record: dict | None) -> str:
-    if record is None:
+def _mean_value(records: Records, dataset: str, name: str, budget: float) -> str:
+    runs = [records.get(dataset, name, budget, s) for s in records.seeds]
+    runs = [r for r in runs if r is not None]
+    if not runs:
         return "–"
-    if not _ok(record):
-        return "failed"
-    return f"{record['value']:.4g}"
+    values = [r["value"] for r in runs if _ok(r)]
+    failed = len(runs) - len(values)
+    text = f"{statistics.fmean(values):.4g}" if values else "failed"
+    if len(values) > 1:
+        text += f" ± {statistics.stdev(values):.2g}"
+    return text + (f" ({failed} failed)" if failed and values else "")
 
 
-def _header(title: str, command: str, environment: str) -> list[str]:
-    return [f"# {title}", "", f"`{command}`", "", environment, ""]
+def _names(records: Records, ours: str) -> list[str]:
+    return [ours] + [n for n in records.names if n != ours and n not in BUDGET_FREE] + [
+        n for n in ("rf", "const") if n in records.names
+    ]
 
 
-def _split_warnings(records: Records) -> list[str]:
-    """Every framework of a dataset must have scored the same test rows (a hash of their positions)."""
-    lines = []
+def _scores(records: Records, names: list[str], budget: float) -> list[str]:
+    lines = ["## Test scores (mean ± sd over seeds)", "", "| dataset | metric | " + " | ".join(names) + " |",
+             "|---|---|" + "---:|" * len(names)]
     for dataset in records.datasets:
-        splits = {r["split"] for k, r in records.by_key.items() if k[0] == dataset and r.get("split")}
-        if len(splits) > 1:
-            lines.append(f"- **warning**: {dataset}: the frameworks scored different test splits "
-                         f"({', '.join(sorted(splits))}).")
-    return lines
+        task = next(r["task"] for k, r in records.by_key.items() if k[0] == dataset)
+        cells = [_mean_value(records, dataset, n, budget) for n in names]
+        lines.append(f"| {dataset} | {METRIC_LABELS[task]} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
-#: What the prediction section shows per framework: record field, heading, digits.
-PREDICTION_FIELDS = (
-    ("warm_predict_seconds", "warm s", 4), ("fresh_predict_seconds", "fresh load+predict s", 3),
-    ("model_bytes", "size MB", 2),
+def _normalized(records: Records, names: list[str], budget: float) -> list[str]:
+    lines = ["## Normalized scores (mean over seeds; lowest and highest seed)", "",
+             "| dataset | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for dataset in records.datasets:
+        cells = []
+        for n in names:
+            scores = records.seed_scores(dataset, n, budget)
+            cell = _num(statistics.fmean(scores.values())) if scores else "–"
+            if len(scores) > 1:
+                cell += f" ({min(scores.values()):.3f}–{max(scores.values()):.3f})"
+            cells.append(cell)
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _versus(records: Records, ours: str, names: list[str], budget: float) -> list[str]:
+    peers = [n for n in names if n != ours]
+    lines = [f"## {ours} against each framework", "",
+             "| vs | wins | ties | losses | mean d | 95 % interval | losses at |", "|---|---:|---:|---:|---:|---|---|"]
+    for peer in peers:
+        results = duels(records, ours, peer, budget)
+        t = tally(results)
+        interval = f"{t['interval'][0]:+.3f} to {t['interval'][1]:+.3f}" if t["interval"] else "–"
+        lost = ", ".join(f"{r.dataset} ({r.d:+.3f})" for r in results if r.outcome == "loss") or "–"
+        lines.append(f"| {peer} | {t['win']} | {t['tie']} | {t['loss']} | {_num(t['mean_d'], 4)} | {interval} | {lost} |")
+    return lines + [""]
+
+
+def framework_row(records: Records, name: str, budget: float) -> str:
+    runs = records.runs(name, budget)
+    fit_ratio = [r["fit_seconds"] / r["budget"] for r in runs if r.get("fit_seconds") is not None]
+    over = [r["fit_seconds"] - (1.05 * r["budget"] + 5) for r in runs if r.get("fit_seconds") is not None]
+    spread = records.seed_spread(name, budget)
+    size = median_of(runs, "model_bytes")
+    cells = [
+        name, next((r["version"] for r in runs if r.get("version")), "–"), str(len(runs)),
+        str(sum(not _ok(r) for r in runs)), _num(records.suite_mean(name, budget)),
+        f"{spread[0]:.3f}–{spread[1]:.3f}" if spread else "–",
+        _num(statistics.median(fit_ratio), 2) if fit_ratio else "–", _num(max(fit_ratio), 2) if fit_ratio else "–",
+        _num(max(over), 1) if over else "–", _num(median_of(runs, "startup_seconds"), 2),
+        _num(statistics.fmean(b) if (b := [r["cores_busy"] for r in runs if r.get("cores_busy") is not None]) else None, 2),
+        _num(median_of(runs, "peak_rss_mb"), 0), _num(size / 1e6 if size is not None else None, 2),
+        _num(median_of(runs, "warm_predict_seconds"), 4), _num(median_of(runs, "fresh_predict_seconds"), 3),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+FRAMEWORK_HEADS = (
+    "framework", "version", "runs", "failures", "mean normalized", "seed range", "fit/budget median",
+    "fit/budget max", "fit − (1.05·budget+5) max s", "start-up s", "cores busy", "peak RSS MB", "size MB",
+    "warm predict s", "fresh load+predict s",
 )
 
 
-def _prediction(records: Records, frameworks: list[str], budget: float) -> list[str]:
-    """Per dataset, each framework's warm prediction, fresh-process load and prediction, and size
-    on disk of the test split; then their medians, and automl's median over each peer's."""
-    timed = [f for f in frameworks if any(r.get("model_bytes") is not None for k, r in records.by_key.items() if k[1] == f)]
-    if not timed:
-        return []
+def _per_framework(records: Records, names: list[str], budget: float) -> list[str]:
+    lines = ["## Per framework (medians over runs; cores busy: mean)", "", "| " + " | ".join(FRAMEWORK_HEADS) + " |",
+             "|---|---|" + "---:|" * (len(FRAMEWORK_HEADS) - 2)]
+    return lines + [framework_row(records, n, budget) for n in names] + [""]
 
-    def cell(record, field, digits):
-        value = None if record is None else record.get(field)
-        return _num(value / 1e6 if field == "model_bytes" and value is not None else value, digits)
 
-    heads = [f"{f} {head}" for f in timed for _, head, _ in PREDICTION_FIELDS]
-    lines = ["## Prediction of the test split", "", "| dataset | " + " | ".join(heads) + " |",
-             "|---|" + "---:|" * len(heads)]
+def _prediction_ratios(records: Records, ours: str, names: list[str], budget: float) -> list[str]:
+    lines = []
+    mine = records.runs(ours, budget)
+    for peer in (n for n in names if n != ours and n not in BUDGET_FREE):
+        theirs = records.runs(peer, budget)
+        ratios = []
+        for field, label in (("warm_predict_seconds", "warm"), ("fresh_predict_seconds", "fresh"),
+                             ("model_bytes", "size")):
+            a, b = median_of(mine, field), median_of(theirs, field)
+            if a and b:
+                ratios.append(f"{label} {a / b:.2f}x")
+        if ratios:
+            lines.append(f"- {ours}'s median prediction cost over {peer}'s: " + ", ".join(ratios) + ".")
+    return lines + [""] if lines else []
+
+
+def _saved(records: Records, ours: str, budget: float) -> list[str]:
+    lines = [f"## What {ours} saved", "", "| dataset | " + " | ".join(f"seed {s}" for s in records.seeds) + " |",
+             "|---|" + "---|" * len(records.seeds)]
     for dataset in records.datasets:
-        cells = [cell(records.get(dataset, f, budget), field, d) for f in timed for field, _, d in PREDICTION_FIELDS]
+        cells = []
+        for seed in records.seeds:
+            saved = (records.get(dataset, ours, budget, seed) or {}).get("saved")
+            members = saved and saved.get("members")
+            cells.append("–" if not saved else f"{saved['model']} ({', '.join(members)})" if members else saved["model"])
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    medians = {}
-    for f in timed:
-        for field, _, _ in PREDICTION_FIELDS:
-            values = [r[field] for d in records.datasets if (r := records.get(d, f, budget)) and r.get(field) is not None]
-            medians[f, field] = statistics.median(values) if values else None
-    cells = [cell({field: medians[f, field]}, field, d) for f in timed for field, _, d in PREDICTION_FIELDS]
-    lines += ["| **median** | " + " | ".join(cells) + " |", ""]
-    if "automl" in timed:
-        for f in (f for f in timed if f != "automl"):
-            ratios = [
-                f"{head} {medians['automl', field] / medians[f, field]:.2f}x"
-                for field, head, _ in PREDICTION_FIELDS if medians["automl", field] and medians[f, field]
-            ]
-            lines.append(f"- automl's median over {f}'s: " + ", ".join(ratios) + ".")
-        lines.append("")
-    return lines
+    return lines + [""]
 
 
 def _failures(records: Records) -> list[str]:
     lines = []
-    for (dataset, framework, budget), record in records.by_key.items():
+    for (dataset, name, budget, seed), record in records.by_key.items():
         if not _ok(record):
             error = (record.get("error") or "no score").strip().splitlines()[0][:300]
-            lines.append(f"- {dataset} / {framework} ({budget:g} s): {error}")
+            lines.append(f"- {dataset} / {name} / seed {seed} ({record['budget']:g} s): {error}")
     return ["## Failures", "", *lines, ""] if lines else []
 
 
-PROTOCOL = (
-    "Protocol: per dataset one seeded 75/25 train/test split (stratified for classification), the same for "
-    "every framework; each framework on each dataset in its own process, killed at its timeout; the test split "
-    "scored by the harness with the same code for all (ROC AUC of the positive class, log loss over all classes "
-    "of the table, RMSE). Normalized score: `(score - const) / (rf - const)` (const 0, rf 1, greater is "
-    f"better); a failed run counts as const (0). automl wins or loses when the normalized scores differ by more "
-    f"than {TIE}, else ties. fit/budget: seconds of the framework's fit call over the budget; wall: the whole "
-    "process (start-up, data loading, fit, prediction)."
-)
-
-
-def suite_markdown(raw: list[dict], command: str, environment: str) -> str:
+def suite_markdown(files: RunFiles, budget: float, variant: str | None, command: str, environment: str) -> str:
+    """The summary at one budget, with ``automl`` (or ``automl@variant``) as the one compared."""
+    raw = [r for r in files.records() if r["framework"] in BUDGET_FREE or r["budget"] == budget]
     records = Records(raw)
-    budget = records.budgets[0] if records.budgets else 0.0
-    frameworks = records.frameworks
-    lines = _header(f"Benchmark suite, {budget:g} s budget", command, environment)
-    lines += [PROTOCOL, ""]
-    lines += _split_warnings(records)
-
-    lines += ["## Test scores", "", "| dataset | task | metric | " + " | ".join(frameworks) + " |",
-              "|---|---|---|" + "---:|" * len(frameworks)]
-    for dataset in records.datasets:
-        row = [records.get(dataset, f, budget) for f in frameworks]
-        first = next(r for r in row if r is not None)
-        scores = [r["score"] for r in row if _ok(r)]
-        best = max(scores) if scores else None
-        cells = [f"**{_value(r)}**" if _ok(r) and r["score"] == best else _value(r) for r in row]
-        lines.append(f"| {dataset} | {first['task']} | {METRIC_LABELS[first['task']]} | " + " | ".join(cells) + " |")
-    lines.append("")
-
-    lines += ["## Normalized scores", "", "| dataset | " + " | ".join(frameworks) + " |",
-              "|---|" + "---:|" * len(frameworks)]
-    for dataset in records.datasets:
-        cells = []
-        for f in frameworks:
-            n = records.normalized(dataset, f, budget)
-            cells.append(_num(n) + (" (failed)" if n is not None and not _ok(records.get(dataset, f, budget)) else ""))
-        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    lines.append("")
-
-    lines += ["## Per framework", "",
-              ("| framework | version | runs | failures | mean normalized score | fit/budget median "
-               "| fit/budget max | wall/budget max | predict s median |"),
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for f in frameworks:
-        s = framework_stats(records, f, budget)
-        lines.append(
-            f"| {f} | {s['version'] or '–'} | {s['runs']} | {s['failures']} | {_num(s['mean_normalized'])} "
-            f"({s['normalized_datasets']} datasets) | {_num(s['fit_budget_median'], 2)} | {_num(s['fit_budget_max'], 2)} "
-            f"| {_num(s['wall_budget_max'], 2)} | {_num(s['predict_median'], 3)} |"
-        )
-    lines.append("")
-
-    if "automl" in frameworks:
-        lines += ["## automl against each framework", "", "| automl vs | wins | ties | losses |", "|---|---:|---:|---:|"]
-        for f in frameworks:
-            if f != "automl":
-                w, t, l_ = wins_ties_losses(records, f, budget)
-                lines.append(f"| {f} | {w} | {t} | {l_} |")
-        lines.append("")
-    lines += _prediction(records, frameworks, budget)
-    lines += _failures(records)
-    return "\n".join(lines)
+    ours = f"automl@{variant}" if variant else "automl"
+    names = _names(records, ours)
+    lines = [f"# Fair benchmark suite, {budget:g} s budget", "", f"`{command}`", "", environment, "", PROTOCOL, ""]
+    if not raw:
+        return "\n".join(lines + ["No runs recorded yet."])
+    lines += _scores(records, names, budget) + _normalized(records, names, budget)
+    if ours in records.names:
+        lines += _versus(records, ours, names, budget)
+    lines += _per_framework(records, names, budget) + _prediction_ratios(records, ours, names, budget)
+    if ours in records.names:
+        lines += _saved(records, ours, budget)
+    return "\n".join(lines + _failures(records))
 
 
-def scaling_markdown(raw: list[dict], command: str, environment: str) -> str:
-    records = Records(raw)
-    budgets = records.budgets
+def scaling_markdown(files: RunFiles, budgets: list[float], command: str, environment: str,
+                     reference: float = 60.0) -> str:
+    """automl's normalized scores by budget; the peers at ``reference`` seconds, when recorded, beside them."""
+    records = Records(files.records())
     heads = " | ".join(f"{b:g} s" for b in budgets)
-    searched = [f for f in records.frameworks if f not in BUDGET_FREE]
-    lines = _header("Scaling with the time budget", command, environment)
-    lines += [PROTOCOL, "", "rf and const do not depend on the budget: they ran once per dataset.", ""]
-    lines += _split_warnings(records)
-
-    lines += ["## Test score by budget", "", f"| dataset | metric | framework | {heads} |",
-              "|---|---|---|" + "---:|" * len(budgets)]
-    for dataset in records.datasets:
-        for f in records.frameworks:
-            row = [records.get(dataset, f, b) for b in budgets]
-            if all(r is None for r in row):
-                continue
-            task = next(r for r in row if r is not None)["task"]
-            lines.append(f"| {dataset} | {METRIC_LABELS[task]} | {f} | " + " | ".join(_value(r) for r in row) + " |")
-    lines.append("")
-
-    lines += ["## Fit seconds by budget", "", f"| dataset | framework | {heads} |", "|---|---|" + "---:|" * len(budgets)]
-    for dataset in records.datasets:
-        for f in searched:
-            row = [records.get(dataset, f, b) for b in budgets]
-            if any(r is not None for r in row):
-                lines.append(f"| {dataset} | {f} | " + " | ".join(_num(r and r.get("fit_seconds"), 1) for r in row) + " |")
-    lines.append("")
-
-    lines += ["## Per framework and budget", "", f"| framework | measure | {heads} |", "|---|---|" + "---:|" * len(budgets)]
-    for f in searched:
-        stats = [framework_stats(records, f, b) for b in budgets]
-        lines.append(f"| {f} | mean normalized score | " + " | ".join(_num(s["mean_normalized"]) for s in stats) + " |")
-        lines.append(f"| {f} | fit/budget median | " + " | ".join(_num(s["fit_budget_median"], 2) for s in stats) + " |")
-        lines.append(f"| {f} | fit/budget max | " + " | ".join(_num(s["fit_budget_max"], 2) for s in stats) + " |")
-        lines.append(f"| {f} | failures | " + " | ".join(str(s["failures"]) for s in stats) + " |")
-    lines.append("")
-    lines += _failures(records)
-    return "\n".join(lines)
+    peers = [n for n in records.names if n != "automl" and n not in BUDGET_FREE
+             and records.runs(n, reference)]
+    lines = ["# Scaling with the time budget", "", f"`{command}`", "", environment, "", PROTOCOL, "",
+             f"Peers at {reference:g} s for reference.", "",
+             "## Normalized score by budget (mean over seeds)", "",
+             f"| dataset | {heads} | " + " | ".join(f"{p} {reference:g} s" for p in peers) + " |",
+             "|---|" + "---:|" * (len(budgets) + len(peers))]
+    scaled = [d for d in records.datasets if any(records.seed_scores(d, "automl", b) for b in budgets)]
+    for dataset in scaled:
+        cells = [_num(records.dataset_mean(dataset, "automl", b)) for b in budgets]
+        cells += [_num(records.dataset_mean(dataset, p, reference)) for p in peers]
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    means = []
+    for b in budgets:
+        values = [m for d in scaled if (m := records.dataset_mean(d, "automl", b)) is not None]
+        means.append(_num(statistics.fmean(values)) if values else "–")
+    refs = []
+    for p in peers:
+        values = [m for d in scaled if (m := records.dataset_mean(d, p, reference)) is not None]
+        refs.append(_num(statistics.fmean(values)) if values else "–")
+    lines += ["| **mean** | " + " | ".join(means + refs) + " |", ""]
+    lines += ["## Fit seconds by budget (median over seeds)", "", f"| dataset | {heads} |", "|---|" + "---:|" * len(budgets)]
+    for dataset in scaled:
+        cells = []
+        for b in budgets:
+            runs = [r for s in records.seeds if (r := records.get(dataset, "automl", b, s)) is not None]
+            cells.append(_num(median_of(runs, "fit_seconds"), 1))
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""] + _failures(records))

@@ -1,27 +1,31 @@
-"""automl against FLAML, AutoGluon and the AMLB baselines on the bundled suite, one protocol for all.
+"""automl against FLAML, AutoGluon and the AMLB baselines on the bundled suite: the fair harness.
 
-    python -m benchmarks.run --budget 60 --frameworks automl,flaml,rf,const [--datasets a,b] [--resume]
-    python -m benchmarks.run --scaling --budgets 15,30,60,120 --datasets a,b,c
+    python -m benchmarks.run --budget 60 --frameworks automl,flaml,autogluon,rf,const [--datasets a,b]
+    python -m benchmarks.run --budget 60 --frameworks automl --variant no-portfolio \\
+        --automl-options '{"portfolio": false}'
+    python -m benchmarks.run --scaling --budgets 30,60,300 --frameworks automl --datasets a,b,c,d
 
-Each framework on each dataset runs in a process of its own (``python -m benchmarks._bench_one``,
-which splits, fits, predicts and scores; see there for the protocol), killed after
-``3 * budget + 60`` seconds (``--timeout``) and then recorded as a failure. A framework can have
-an interpreter of its own, e.g. AutoGluon, which pins pandas < 2.4:
-``--python autogluon=/opt/ag/bin/python`` or ``AUTOML_BENCH_PYTHON_AUTOGLUON=/opt/ag/bin/python``.
+Fair means the same machine for every framework:
 
-Each record is appended to ``<out>/suite_<budget>s.jsonl`` (``scaling.jsonl`` with
-``--scaling``) as soon as its run ends; ``--resume`` skips the framework x dataset (x budget)
-runs already recorded without an error, so an interrupted run continues where it stopped (and
-with nothing left to run, only rewrites the summary). The Markdown summary
-(``suite_<budget>s.md`` / ``scaling.md``) is written at the end from the whole JSONL file:
-scores, normalized scores, automl's wins/ties/losses, time against the budget (see _summary.py).
-Progress goes to standard error, one line per run.
+- every framework gets the whole machine, each the way it uses it best (``FRAMEWORK_SETTINGS``,
+  stated in the summary's header): FLAML ``n_jobs=-1``, AutoGluon all CPUs, rf ``n_jobs=-1``,
+  automl its defaults;
+- each dataset runs with several seeds (``--seeds``, default 0,1,2): each seed is another
+  seeded 75/25 split, and the seed of every framework that takes one;
+- each framework on each (dataset, seed) runs in a process of its own
+  (``python -m benchmarks._bench_one``, which splits, fits, predicts and scores; see there),
+  killed after ``3 * budget + 60`` seconds (``--timeout``) and then recorded as a failure;
+- runs follow one another, never two at once: cores busy are read from the machine's counters.
 
-Every framework gets ``--n-jobs`` cores, 1 by default: on the shared 2-core machines, FLAML with
-``n_jobs=-1`` often ran 3 to 8 trials instead of about 45 in a 5 s budget and took up to 9.6 s
-(the OpenMP threads of its learners spin against each other; ``OMP_WAIT_POLICY=PASSIVE``
-helps), and 1 is automl's own default. The random forest baseline's trees do not depend on
-its thread count (seeded), only its time does.
+Each framework's records go to a file of its own, ``<out>/<framework>.jsonl`` (automl's variants
+to ``automl@<variant>.jsonl``), one line per run as soon as it ends. Runs already recorded without
+an error are skipped, so a suite can be run in parts and an interrupted run continues where it
+stopped; the peers' records are reused when only automl changes (``--rerun`` runs them again).
+The parent samples the resident memory of the run's whole process tree (``peak_rss_mb``).
+The Markdown summary (``summary_<budget>s.md``, ``scaling.md``) is written from every record in
+``--out`` (see _summary.py). A framework can have an interpreter of its own, e.g. AutoGluon,
+which pins an older pandas (``benchmarks/install_autogluon.sh``):
+``--python autogluon=VENV/bin/python`` or ``AUTOML_BENCH_PYTHON_AUTOGLUON=VENV/bin/python``.
 """
 
 from __future__ import annotations
@@ -36,18 +40,32 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from ._bench_one import BUDGET_FREE, DATA, FRAMEWORKS, load_suite
+from ._records import RunFiles
 from ._summary import scaling_markdown, suite_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results" / "fair"
 DEFAULT_FRAMEWORKS = "automl,flaml,rf,const"
 PYTHON_ENV = "AUTOML_BENCH_PYTHON_"  # + the framework's name in capitals
 STDERR_TAIL = 15
 SHORT_METRICS = {"binary": "AUC", "multiclass": "logloss", "regression": "RMSE"}
+RSS_SAMPLE_SECONDS = 0.25
+
+#: How each framework is given the whole machine: its n_jobs and the environment it runs in.
+#: FLAML's learners (LightGBM, XGBoost) start OpenMP threads whose default wait policy spins: on
+#: 2 cores, with n_jobs=-1, FLAML then ran 3 to 8 trials instead of about 45 in a 5 s budget.
+FRAMEWORK_SETTINGS = {
+    "automl": ({}, "its defaults (one trial process at a time, its fits on every core)"),
+    "flaml": ({"OMP_WAIT_POLICY": "PASSIVE"}, "n_jobs=-1, OMP_WAIT_POLICY=PASSIVE"),
+    "autogluon": ({}, "num_cpus='auto' (every core)"),
+    "rf": ({}, "n_jobs=-1"),
+    "const": ({}, "–"),
+}
 
 
 def timeout_for(budget: float) -> float:
@@ -72,19 +90,75 @@ def interpreters(frameworks: list[str], options: list[str]) -> dict[str, str]:
     return chosen
 
 
-def run_subprocess(python: str, framework: str, entry: dict, budget: float, seed: int, n_jobs: int,
-                   timeout: float) -> dict:
+class TreeMemory(threading.Thread):
+    """Samples the summed resident memory of every process in one session: the run's whole tree."""
+
+    def __init__(self, session: int):
+        super().__init__(daemon=True)
+        self.session, self.peak_bytes, self.stopped = session, 0, threading.Event()
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def run(self) -> None:
+        while not self.stopped.wait(RSS_SAMPLE_SECONDS):
+            self.peak_bytes = max(self.peak_bytes, self._resident())
+
+    def _resident(self) -> int:
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[3]) == self.session:  # field 6: the session id
+                    total += int(Path(entry.path, "statm").read_text().split()[1]) * self.page
+            except (OSError, ValueError, IndexError):
+                continue  # the process ended meanwhile
+        return total
+
+    def stop(self) -> float:
+        self.stopped.set()
+        self.join()
+        return round(self.peak_bytes / 2**20, 1)
+
+
+class Run:
+    """One framework on one (dataset, budget, seed): the command, and its record once it ran."""
+
+    def __init__(self, framework: str, entry: dict, budget: float, seed: int, variant: str | None = None):
+        self.framework, self.entry, self.budget, self.seed, self.variant = framework, entry, budget, seed, variant
+
+    @property
+    def key(self) -> tuple:
+        return self.entry["name"], None if self.framework in BUDGET_FREE else self.budget, self.seed
+
+    def command(self, python: str, automl_options: str) -> list[str]:
+        command = [python, "-m", "benchmarks._bench_one", "--framework", self.framework,
+                   "--dataset", self.entry["name"], "--budget", f"{self.budget:g}", "--seed", str(self.seed),
+                   "--n-jobs", "-1", "--launched", repr(time.time())]
+        return command + (["--automl-options", automl_options] if self.framework == "automl" else [])
+
+    def failure(self, error: str) -> dict:
+        return {
+            "dataset": self.entry["name"], "framework": self.framework, "task": self.entry["task"],
+            "metric": self.entry["metric"], "score": None, "value": None, "fit_seconds": None,
+            "predict_seconds": None, "budget": self.budget, "seed": self.seed, "n_jobs": -1, "error": error,
+        }
+
+
+def run_subprocess(run: Run, python: str, timeout: float, automl_options: str = "{}") -> dict:
     """Run ``benchmarks._bench_one`` and return its record, or a failure record (crash, timeout, no record)."""
-    command = [python, "-m", "benchmarks._bench_one", "--framework", framework, "--dataset", entry["name"],
-               "--budget", f"{budget:g}", "--seed", str(seed), "--n-jobs", str(n_jobs)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(FRAMEWORK_SETTINGS[run.framework][0])
     started = time.perf_counter()
     # A scratch working directory for whatever a framework writes there; output to files, not pipes,
     # so that a grandchild holding them open cannot block us.
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch, \
             open(Path(scratch) / "stdout", "w+") as out, open(Path(scratch) / "stderr", "w+") as err:
-        process = subprocess.Popen(command, cwd=scratch, env=env, stdout=out, stderr=err, start_new_session=True)
+        process = subprocess.Popen(run.command(python, automl_options), cwd=scratch, env=env, stdout=out,
+                                   stderr=err, start_new_session=True)
+        memory = TreeMemory(process.pid)
+        memory.start()
         try:
             returncode = process.wait(timeout=timeout)
             error = None
@@ -93,6 +167,8 @@ def run_subprocess(python: str, framework: str, entry: dict, budget: float, seed
         except BaseException:  # Ctrl-C: take the whole run down with us
             _kill_group(process)
             raise
+        finally:
+            peak_rss_mb = memory.stop()
         _kill_group(process)  # the framework's own workers, if any are left
         wall = round(time.perf_counter() - started, 3)
         out.seek(0)
@@ -103,13 +179,10 @@ def run_subprocess(python: str, framework: str, entry: dict, budget: float, seed
         error = f"no record: the process exited with code {returncode}"
     if error is not None:
         tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL:])
-        record = {
-            "dataset": entry["name"], "framework": framework, "task": entry["task"], "metric": entry["metric"],
-            "score": None, "value": None, "fit_seconds": None, "predict_seconds": None, "budget": budget,
-            "seed": seed, "n_jobs": n_jobs, "error": f"{error}\n{tail}" if tail else error,
-        }
-    record["wall_seconds"] = wall
-    record["timeout"] = timeout
+        record = run.failure(f"{error}\n{tail}" if tail else error)
+    record.update(wall_seconds=wall, timeout=timeout, peak_rss_mb=peak_rss_mb)
+    if run.variant:
+        record["variant"] = run.variant
     if python != sys.executable:
         record["interpreter"] = python
     return record
@@ -135,109 +208,116 @@ def _last_json_line(stdout: str) -> dict | None:
     return None
 
 
-def plan(datasets: list[str], frameworks: list[str], budgets: list[float]) -> list[tuple[str, str, float]]:
-    """(dataset, framework, budget) in run order; budget-free frameworks once per dataset."""
+def plan(suite: dict, datasets: list[str], frameworks: list[str], budgets: list[float], seeds: list[int],
+         variant: str | None = None) -> list[Run]:
+    """The runs in order: by dataset, seed, budget; budget-free frameworks once per (dataset, seed)."""
     runs = []
     for dataset in datasets:
-        for budget in budgets:
-            for framework in frameworks:
-                if framework in BUDGET_FREE and budget != budgets[0]:
-                    continue
-                runs.append((dataset, framework, budget))
+        for seed in seeds:
+            for budget in budgets:
+                for framework in frameworks:
+                    if framework in BUDGET_FREE and budget != budgets[0]:
+                        continue
+                    runs.append(Run(framework, suite[dataset], budget, seed, variant if framework == "automl" else None))
     return runs
 
 
-def _done(jsonl: Path) -> tuple[list[dict], set]:
-    """The records already in the file and the keys of the successful ones."""
-    records = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if jsonl.exists() else []
-    done = set()
-    for r in records:
-        if r.get("error") is None:
-            done.add((r["dataset"], r["framework"], None if r["framework"] in BUDGET_FREE else r["budget"]))
-    return records, done
-
-
 def _progress(k: int, n: int, record: dict) -> str:
-    head = f"[{k}/{n}] {record['dataset']} {record['framework']} ({record['budget']:g} s budget):"
+    head = f"[{k}/{n}] {record['dataset']} seed {record['seed']} {record['framework']} ({record['budget']:g} s budget):"
     if record.get("error"):
         return f"{head} FAILED after {record['wall_seconds']:.1f} s: {record['error'].splitlines()[0][:200]}"
+    busy = record.get("cores_busy")
     return (f"{head} {SHORT_METRICS[record['task']]} {record['value']:.4g}, "
-            f"fit {record['fit_seconds']:.1f} s, predict {record['predict_seconds']:.2f} s, "
+            f"fit {record['fit_seconds']:.1f} s" + (f" on {busy:.2f} cores" if busy is not None else "")
+            + f", predict {record['predict_seconds']:.2f} s, peak {record['peak_rss_mb']:.0f} MB, "
             f"wall {record['wall_seconds']:.1f} s")
 
 
-def _environment(seed: int, n_jobs: int) -> str:
-    return (f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {platform.machine()}, Python "
-            f"{platform.python_version()}, seed {seed}, n_jobs {n_jobs} for every framework.")
+def environment(frameworks: list[str], seeds: list[int]) -> str:
+    """The results header: the machine, the seeds, and each framework's cores and settings."""
+    settings = "; ".join(f"{f}: {FRAMEWORK_SETTINGS[f][1]}" for f in frameworks if f in FRAMEWORK_SETTINGS)
+    return (f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores (every framework on all of them, one run at a "
+            f"time), {platform.machine()}, Python {platform.python_version()}, seeds "
+            f"{','.join(map(str, seeds))}. Settings: {settings}.")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per fit (default 60)")
     parser.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS,
                         help=f"comma-separated, of: {', '.join(FRAMEWORKS)} (default {DEFAULT_FRAMEWORKS})")
     parser.add_argument("--datasets", default=None, help="comma-separated names from data/suite.json (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every framework")
-    parser.add_argument("--n-jobs", type=int, default=1,
-                        help="cores for every framework (default 1; -1: all, see the module's docstring)")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of the splits and the frameworks (default 0,1,2)")
+    parser.add_argument("--variant", default=None, help="names automl's records (automl@VARIANT.jsonl)")
+    parser.add_argument("--automl-options", default="{}", help="JSON object of fit_best keyword arguments")
     parser.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                         help=f"interpreter for a framework (repeatable; or env {PYTHON_ENV}<NAME>)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before a run is killed (default 3*budget+60)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output directory (default benchmarks/results)")
-    parser.add_argument("--resume", action="store_true", help="skip the runs already recorded without an error")
-    parser.add_argument("--overwrite", action="store_true", help="start the JSONL file afresh")
-    parser.add_argument("--scaling", action="store_true", help="run every budget of --budgets; write scaling.*")
-    parser.add_argument("--budgets", default="15,30,60,120", help="with --scaling (default 15,30,60,120)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output directory (default benchmarks/results/fair)")
+    parser.add_argument("--rerun", action="store_true", help="run again what is already recorded for these runs")
+    parser.add_argument("--scaling", action="store_true", help="run every budget of --budgets; write scaling.md")
+    parser.add_argument("--budgets", default="30,60,300", help="with --scaling (default 30,60,300)")
+    parser.add_argument("--summary-only", action="store_true", help="run nothing; write the summary again")
     args = parser.parse_args(argv)
-
-    suite = load_suite(DATA)
-    datasets = args.datasets.split(",") if args.datasets else list(suite)
-    frameworks = args.frameworks.split(",")
-    for name, known, kind in ((datasets, suite, "dataset"), (frameworks, FRAMEWORKS, "framework")):
-        unknown = [n for n in name if n not in known]
+    args.suite = load_suite(DATA)
+    args.datasets = args.datasets.split(",") if args.datasets else list(args.suite)
+    args.frameworks = args.frameworks.split(",")
+    for names, known, kind in ((args.datasets, args.suite, "dataset"), (args.frameworks, FRAMEWORKS, "framework")):
+        unknown = [n for n in names if n not in known]
         if unknown:
             parser.error(f"unknown {kind} {', '.join(unknown)}; known: {', '.join(known)}")
-    budgets = [float(b) for b in args.budgets.split(",")] if args.scaling else [args.budget]
-    pythons = interpreters(frameworks, args.python)
-
-    stem = "scaling" if args.scaling else f"suite_{args.budget:g}s"
-    args.out.mkdir(parents=True, exist_ok=True)
-    jsonl, markdown = args.out / f"{stem}.jsonl", args.out / f"{stem}.md"
-    if jsonl.exists() and jsonl.stat().st_size and not (args.resume or args.overwrite):
-        parser.error(f"{jsonl} exists: pass --resume to continue it or --overwrite to start afresh")
-    if args.overwrite:
-        jsonl.unlink(missing_ok=True)
-    _, done = _done(jsonl)
-
-    runs = plan(datasets, frameworks, budgets)
-    todo = [r for r in runs if (r[0], r[1], None if r[1] in BUDGET_FREE else r[2]) not in done]
-    if len(todo) < len(runs):
-        print(f"resuming: {len(runs) - len(todo)} of {len(runs)} runs already in {jsonl}", file=sys.stderr, flush=True)
-    interrupted = False
     try:
-        with jsonl.open("a") as sink:
-            for k, (dataset, framework, budget) in enumerate(todo, 1):
-                print(f"[{k}/{len(todo)}] {dataset} {framework} ({budget:g} s budget) ...", file=sys.stderr, flush=True)
-                timeout = args.timeout if args.timeout is not None else timeout_for(budget)
-                record = run_subprocess(
-                    pythons[framework], framework, suite[dataset], budget, args.seed, args.n_jobs, timeout
-                )
-                sink.write(json.dumps(record) + "\n")
-                sink.flush()
-                os.fsync(sink.fileno())
-                print(_progress(k, len(todo), record), file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("interrupted: the runs finished so far are kept; continue with --resume", file=sys.stderr, flush=True)
+        options = json.loads(args.automl_options)
+    except ValueError as error:
+        parser.error(f"--automl-options is not JSON: {error}")
+    if not isinstance(options, dict):
+        parser.error("--automl-options takes a JSON object, e.g. '{\"portfolio\": false}'")
+    if options and not args.variant:
+        parser.error("--automl-options changes automl: name the variant with --variant")
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.budgets = [float(b) for b in args.budgets.split(",")] if args.scaling else [args.budget]
+    return args
 
-    records, _ = _done(jsonl)
+
+def execute(args: argparse.Namespace, files: RunFiles) -> bool:
+    """Run what is not recorded yet (everything with --rerun); False when interrupted."""
+    pythons = interpreters(args.frameworks, args.python)
+    runs = plan(args.suite, args.datasets, args.frameworks, args.budgets, args.seeds, args.variant)
+    todo = runs if args.rerun else [r for r in runs if not files.done(r.framework, r.variant, r.key)]
+    if len(todo) < len(runs):
+        print(f"resuming: {len(runs) - len(todo)} of {len(runs)} runs already in {args.out}", file=sys.stderr, flush=True)
+    try:
+        for k, run in enumerate(todo, 1):
+            print(f"[{k}/{len(todo)}] {run.entry['name']} seed {run.seed} {run.framework} ({run.budget:g} s budget) ...",
+                  file=sys.stderr, flush=True)
+            timeout = args.timeout if args.timeout is not None else timeout_for(run.budget)
+            record = run_subprocess(run, pythons[run.framework], timeout, args.automl_options)
+            files.append(record)
+            print(_progress(k, len(todo), record), file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("interrupted: the runs finished so far are kept; run the same command to continue",
+              file=sys.stderr, flush=True)
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    files = RunFiles(args.out)
+    finished = True if args.summary_only else execute(args, files)
+
     command = "python -m benchmarks.run " + shlex.join(argv if argv is not None else sys.argv[1:])
-    environment = _environment(args.seed, args.n_jobs)
-    text = (scaling_markdown if args.scaling else suite_markdown)(records, command, environment) if records else ""
+    header = environment(files.frameworks(), sorted({r["seed"] for r in files.records()}))
+    if args.scaling:
+        text, markdown = scaling_markdown(files, args.budgets, command, header), args.out / "scaling.md"
+    else:
+        name = f"summary_{args.budget:g}s" + (f"_{args.variant}" if args.variant else "") + ".md"
+        text, markdown = suite_markdown(files, args.budget, args.variant, command, header), args.out / name
     markdown.write_text(text + "\n")
-    print(f"wrote {jsonl} and {markdown}", file=sys.stderr, flush=True)
+    print(f"wrote {markdown}", file=sys.stderr, flush=True)
     print(text)
-    return 130 if interrupted else 0
+    return 0 if finished else 130
 
 
 if __name__ == "__main__":
