@@ -54,7 +54,7 @@ def _cmd_fit(args) -> int:
         seed=args.seed, n_jobs=args.n_jobs, storage=args.storage, path=args.path,
         test_size=args.test_size, memory_limit=args.memory_limit, resume=args.resume,
         warm_start=args.warm_start, verbose=0 if args.quiet else 1, ensemble=not args.no_ensemble,
-        max_predict_ms=args.max_predict_ms,
+        max_predict_ms=args.max_predict_ms, portfolio=False if args.no_portfolio else args.portfolio or True,
         study_name=args.study, data_location=str(Path(args.data).resolve()) if args.study else None,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -275,6 +275,10 @@ def _add_fit(sub, *parents: argparse.ArgumentParser) -> None:
                      help="save the best single model, never a weighted average of the best trials")
     fit.add_argument("--max-predict-ms", type=float, default=None, metavar="MS",
                      help="drop every model (or ensemble) that takes longer than MS milliseconds to predict 1,000 rows")
+    start = fit.add_mutually_exclusive_group()
+    start.add_argument("--no-portfolio", action="store_true",
+                       help="start every model from its defaults, not from the built-in portfolio of configurations")
+    start.add_argument("--portfolio", default=None, metavar="FILE", help="start from this portfolio JSON file instead")
     fit.add_argument("--mlflow", default=None, metavar="URI",
                      help="log the search to MLflow at this tracking URI, e.g. sqlite:///mlflow.db (needs the mlflow extra)")
     fit.set_defaults(func=_cmd_fit)

@@ -4,7 +4,7 @@ refit → save."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ def fit_best(
     data_location: str | None = None,
     ensemble: bool = True,
     max_predict_ms: float | None = None,
+    portfolio: bool | str | Path | Mapping = True,
 ) -> Result:
     """Find, tune and refit the best model for ``X`` → ``y`` among all registered model plugins.
 
@@ -103,6 +104,12 @@ def fit_best(
         leaderboard's ``predict_ms``, timed on each trial's first fold, the ensemble's being the
         sum of its members'). A trial whose model is slower fails after that fold ("predicts too
         slowly"), and a slower ensemble is not saved. ``None`` (default): no limit.
+    :param portfolio: where the search starts. ``True`` (default): the built-in portfolio,
+        configurations chosen offline on a corpus of other datasets, tried first in the order
+        that corpus favours (see ``automl.search.portfolio``); models without entries start from
+        their defaults. ``False``: every model starts from its defaults, cheapest model first. A
+        path to a portfolio JSON file, or a mapping shaped like one, uses that portfolio. A warm
+        start's configurations still go first.
     :param verbose: ``1`` (default) shows the search's progress on standard error: a live
         display in a terminal or a Jupyter notebook, a plain line every few seconds in logs and
         pipes. ``0`` shows nothing (log records still go wherever logging sends them).
@@ -120,5 +127,6 @@ def fit_best(
         seed=seed, n_jobs=n_jobs, storage=storage, path=path, test_size=test_size, save=save,
         memory_limit=memory_limit, resume=resume, warm_start=warm_start, verbose=verbose, study_name=study_name,
         data_location=data_location, ensemble=ensemble, max_predict_ms=max_predict_ms,
+        portfolio=portfolio,
     )
     return FitRun(settings, X, y).run()

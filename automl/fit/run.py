@@ -24,7 +24,8 @@ from ..search.leaderboard import leaderboard_frame, mark_saved, trial_record, tr
 from ..search.payload import SharedData
 from ..search.scheduler import run_search
 from ..search.storage import SharedRun
-from ..search.studies import create_studies
+from ..search.portfolio import later_queue
+from ..search.studies import Starts, create_studies
 from ..search.trial import TrialSetup
 from ..search.trial_process import TrialProcess
 from ..store.ensemble import ENSEMBLE
@@ -106,7 +107,13 @@ class FitRun:
         s, plan = self.settings, self.data
         self.place = place = RunPlace.open(s, self.record)
         self.shared_run = self._share() if place.shared_name is not None else None
-        self.searches = create_studies(self.models, place.storage, place.prefix, s.seed, resume=s.resume, warm_start=self.warm)
+        # a resumed run's studies hold their portfolio entries already (the waiting trials)
+        portfolio = None if s.resume else s.chosen_portfolio
+        self.portfolio_entries = portfolio.entries(self.task, [m.spec.name for m in self.models]) if portfolio else []
+        self.searches = create_studies(
+            self.models, place.storage, place.prefix, s.seed, resume=s.resume,
+            starts=Starts(self.warm, self.portfolio_entries),
+        )
         n_refits = 2 if plan.test_rows is not None else 1
         self.stop_at = SearchStop(
             self.budget, self.searches, plan.refit_scale, n_refits, ensemble=self.pool is not None,
@@ -162,7 +169,10 @@ class FitRun:
                 len(plan.folds), plan.schema, self.context, self.stop_at, on_trial=on_trial,
                 refit_fits=self.stop_at.n_refits * plan.refit_scale, pool=self.pool, max_predict_ms=s.max_predict_ms,
             )
-            run_search(self.searches, self.runners, setup, n_trials=s.n_trials, shared=self.shared_run is not None)
+            run_search(
+                self.searches, self.runners, setup, n_trials=s.n_trials, shared=self.shared_run is not None,
+                queue=later_queue(self.portfolio_entries),
+            )
         except KeyboardInterrupt as exc:
             self.interrupted = getattr(exc, "signal_name", "SIGINT")
             self.runners[0].kill()  # whatever it was fitting is abandoned
@@ -249,6 +259,10 @@ class FitRun:
             "predict_ms": answer.get("predict_ms"),
             "model_bytes": len(result.model_bytes()),
             "max_predict_ms": s.max_predict_ms,
+            # the portfolio whose entries started the search (None: each model from its defaults)
+            "portfolio": (
+                s.chosen_portfolio.describe(self.task, [x.name for x in self.searches]) if self.portfolio_entries else None
+            ),
             # the models (or the ensemble) that ranked above the saved one, but whose refit failed
             "refit_fallback": (
                 {"failed": [{"model": m, "reason": r} for m, r in failures.items()], "saved": result.model_name}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import InputError
+from ..search.portfolio import Portfolio
 from .._plugins import RegisteredModel
 
 __all__ = ["FitSettings", "available_cores", "choose_models"]
@@ -44,6 +45,9 @@ class FitSettings:
     data_location: str | None = None
     ensemble: bool = True
     max_predict_ms: float | None = None
+    portfolio: Any = True
+    #: ``portfolio`` as read: a Portfolio, or None for none
+    chosen_portfolio: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_budget(self.time_budget, self.n_trials)
@@ -62,6 +66,8 @@ class FitSettings:
         ms = self.max_predict_ms
         if ms is not None and (isinstance(ms, bool) or not isinstance(ms, numbers.Real) or not ms > 0):
             raise InputError(f"max_predict_ms must be a positive number of milliseconds per 1,000 rows (or None), got {ms!r}")
+        # read (and checked) once here: a bad file is an error before any work, not mid-run
+        object.__setattr__(self, "chosen_portfolio", Portfolio.resolve(self.portfolio))
         if not isinstance(self.ensemble, bool):
             raise InputError(f"ensemble must be True or False, got {self.ensemble!r}")
         if self.resume and self.path is None:

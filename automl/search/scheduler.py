@@ -2,8 +2,10 @@
 
 Order of work:
 1. every model's known-good default configuration, cheapest models first (after a warm start:
-   the saved run's best configurations, in the order of its leaderboard);
-2. further trials, each given to the model with the highest upper-confidence priority
+   the saved run's best configurations, in the order of its leaderboard; with a portfolio: each
+   model's first portfolio entry, in the portfolio's order, see ``automl.search.portfolio``);
+2. the portfolio's other entries, in its order, across models;
+3. further trials, each given to the model with the highest upper-confidence priority
    (normalized best score plus an exploration bonus that shrinks as a model gets trials),
    among the models whose typical trial still fits in the time left.
 A trial reports its running CV mean after each fold, so the model's pruner can stop a bad
@@ -39,7 +41,7 @@ LATER_TRIAL_SHARE = 0.5
 
 def run_search(
     searches: list[ModelSearch], runners: Sequence[TrialProcess], setup: TrialSetup, *, n_trials: int | None,
-    shared: bool = False,
+    shared: bool = False, queue: Sequence[str] = (),
 ) -> None:
     """Run trials until every model is exhausted or ``time.monotonic()`` passes ``setup.stop_at()``.
 
@@ -51,9 +53,10 @@ def run_search(
     final refit becomes known. ``shared``: other processes work on the same studies (a run
     on a database with ``automl worker`` processes), so the counts are re-read from the studies
     before each decision, and trials whose process stopped sending heartbeats are failed and
-    retried.
+    retried. ``queue``: the models to give the trials after the first round, in order, before
+    the upper-confidence allocation (the portfolio's later entries, enqueued in their studies).
     """
-    scheduler = _Scheduler(searches, n_trials, setup.stop_at, shared=shared)
+    scheduler = _Scheduler(searches, n_trials, setup.stop_at, shared=shared, queue=queue)
     on_trial = setup.on_trial
     if on_trial is not None and len(runners) > 1:
         on_trial = _serialized(on_trial)
@@ -110,15 +113,19 @@ def _serialized(function: Callable) -> Callable:
 class _Scheduler:
     """Decides which model gets the next trial, and the share of the time left it is told.
 
-    1. each model's first trial (its defaults, or a warm start's best), cheapest first (after a
-       warm start, in the order of the saved leaderboard), an equal share each with one share
-       kept for later; 2. upper-confidence allocation of the rest. Thread-safe.
+    1. each model's first trial (its defaults, a warm start's best or its first portfolio entry),
+       cheapest first (after a warm start, in the order of the saved leaderboard; with a
+       portfolio, in its order), an equal share each with one share kept for later; 2. the
+       ``queue`` (the portfolio's later entries); 3. upper-confidence allocation of the rest.
+       Thread-safe.
     """
 
     def __init__(
-        self, searches: list[ModelSearch], n_trials: int | None, stop_at: Callable[[], float], shared: bool = False
+        self, searches: list[ModelSearch], n_trials: int | None, stop_at: Callable[[], float], shared: bool = False,
+        queue: Sequence[str] = (),
     ):
         self.searches = searches
+        self._queue = [s for name in queue for s in searches if s.name == name]
         self.shared = shared
         self.n_trials = n_trials
         self.stop_at = stop_at
@@ -190,13 +197,24 @@ class _Scheduler:
         seconds_left = self.stop_at() - time.monotonic()
         # a trial lost with its process runs again before anything new (its study asks it first)
         retried = [s for s in self.searches if s.retries and seconds_left > 0 and not s.exhausted(self.n_trials)]
-        search = retried[0] if retried else _next_model(self.searches, self.n_trials, seconds_left)
+        search = retried[0] if retried else self._queued(seconds_left) or _next_model(
+            self.searches, self.n_trials, seconds_left
+        )
         if retried:
             retried[0].retries -= 1
         if search is None:
             return None
         kill_share = LATER_TRIAL_SHARE if any(s.best is not None for s in self.searches) else 1.0
         return Assignment(search, LATER_TRIAL_SHARE, kill_share)
+
+
+    def _queued(self, seconds_left: float) -> ModelSearch | None:
+        """The next model of the queue that can still take a trial in the time left (others are dropped)."""
+        while self._queue:
+            search = self._queue.pop(0)
+            if not search.exhausted(self.n_trials) and search.typical_trial_seconds() <= seconds_left:
+                return search
+        return None
 
 
 def _next_model(searches: list[ModelSearch], n_trials: int | None, seconds_left: float) -> ModelSearch | None:

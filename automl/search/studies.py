@@ -14,8 +14,9 @@ from optuna.trial import TrialState
 from .._plugins import RegisteredModel
 from ..data.preprocess import make_model_pipeline
 from .._spec import ModelContext
+from .portfolio import first_round_ranks
 
-__all__ = ["ModelSearch", "create_studies", "best_search", "lost_trial", "params_of", "build_pipeline", "quiet_optuna"]
+__all__ = ["ModelSearch", "Starts", "create_studies", "best_search", "lost_trial", "params_of", "build_pipeline", "quiet_optuna"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,19 +120,31 @@ def quiet_optuna():
         optuna.logging.set_verbosity(previous)
 
 
+@dataclasses.dataclass(frozen=True)
+class Starts:
+    """Where new studies begin: a warm start (an :class:`automl.fit.warm_start.WarmStart`) and
+    portfolio entries (``(model, params)`` in order, see ``automl.search.portfolio``)."""
+
+    warm_start: object = None
+    portfolio: Sequence[tuple[str, dict]] = ()
+
+
 def create_studies(
-    models: Sequence[RegisteredModel], storage, prefix: str, seed: int, *, resume: bool = False, warm_start=None,
-    join: bool = False,
+    models: Sequence[RegisteredModel], storage, prefix: str, seed: int, *, resume: bool = False, join: bool = False,
+    starts: Starts = Starts(),
 ) -> list[ModelSearch]:
     """One study per model; with ``resume``, existing studies are loaded and their state restored.
     With ``join`` (an ``automl worker`` joining a run), they are loaded as they are: trials
     running elsewhere are left running.
 
-    A new study's first trials are the ``warm_start`` configurations of its model (an
-    :class:`automl.fit.warm_start.WarmStart`), best first, then the model's default parameters.
+    A new study's first trials are the warm start's configurations of its model (``starts``),
+    best first, then its portfolio entries or, without any, the model's default parameters. The
+    first round follows the warm start's ranking, else the portfolio's.
     """
+    warm_start, portfolio = starts.warm_start, starts.portfolio
     warm = warm_start.configurations if warm_start is not None else {}
     ranking = list(warm_start.ranking) if warm_start is not None else []
+    ranks = {} if ranking else first_round_ranks(list(portfolio))
     searches = []
     for model in models:
         name = model.spec.name
@@ -145,7 +158,8 @@ def create_studies(
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
                 load_if_exists=resume or join,
             )
-        search = ModelSearch(model, study, first_round_rank=ranking.index(name) if name in ranking else len(ranking))
+        rank = ranking.index(name) if name in ranking else len(ranking) if ranking else ranks.get(name, len(ranks))
+        search = ModelSearch(model, study, first_round_rank=rank)
         if join:
             search.sync()
         elif not study.get_trials(deepcopy=False):
@@ -153,7 +167,10 @@ def create_studies(
             with quiet_optuna():
                 for params in warm.get(name, []):
                     study.enqueue_trial(params, user_attrs={"warm_start": True}, skip_if_exists=True)
-                if model.spec.default_params:
+                entries = [params for m, params in portfolio if m == name]
+                for params in entries:
+                    study.enqueue_trial(dict(params), user_attrs={"portfolio": True}, skip_if_exists=True)
+                if model.spec.default_params and not entries:
                     study.enqueue_trial(dict(model.spec.default_params), skip_if_exists=True)
         else:
             _restore(search)
