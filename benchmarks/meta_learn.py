@@ -135,15 +135,21 @@ class Table:
                 "predict_ms_per_1000": round(predict_seconds * 1000 * 1000 / len(self.X_test), 3)}
 
 
-def _done(path: Path) -> set:
+def read_scores(path: Path) -> list[dict]:
+    """The records written so far; a last line cut short by a kill is left out (its candidate runs again)."""
     if not path.exists():
-        return set()
-    keys = set()
+        return []
+    records = []
     for line in path.read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            keys.add((r["dataset"], r["model"], r["candidate"]))
-    return keys
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            logger.warning("skipping a damaged line of %s: %.60s", path, line)
+    return records
+
+
+def _done(path: Path) -> set:
+    return {(r["dataset"], r["model"], r["candidate"]) for r in read_scores(path)}
 
 
 def _order(entries: list[dict], seed: int) -> list[dict]:
@@ -206,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         candidates_path.write_text(json.dumps(candidates, indent=1, sort_keys=True) + "\n")
     done = _done(scores_path)
     started = time.monotonic()
+    if scores_path.exists() and not scores_path.read_bytes().endswith(b"\n") and scores_path.stat().st_size:
+        with scores_path.open("a") as sink:  # a line cut short by a kill: the next record starts on its own line
+            sink.write("\n")
     with scores_path.open("a") as sink:
         for k, entry in enumerate(_order(entries, args.seed), 1):
             todo = [(name, i, params) for name, drawn in sorted(candidates.get(entry["task"], {}).items())

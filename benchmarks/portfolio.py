@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .meta_learn import RESULTS
+from .meta_learn import RESULTS, read_scores
 
 #: Candidates whose gain is within this of the best step's gain count as equal; the cheapest wins.
 NEAR = 0.005
@@ -128,7 +128,7 @@ def validate(matrix: Matrix, size: int, folds: int, seed: int = 0) -> dict | Non
 
 
 def _load(folder: Path) -> tuple[list[dict], dict]:
-    records = [json.loads(line) for line in (folder / "scores.jsonl").read_text().splitlines() if line.strip()]
+    records = read_scores(folder / "scores.jsonl")
     return records, json.loads((folder / "candidates.json").read_text())
 
 

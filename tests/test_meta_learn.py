@@ -50,7 +50,7 @@ def _module(name: str, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_scores_every_candidate_resumes_and_chooses_a_portfolio_fit_best_uses(tmp_path):
+def test_scores_every_candidate_resumes_and_chooses_a_portfolio_fit_best_uses(tmp_path, benchmarks):
     corpus, out = _corpus(tmp_path / "corpus"), tmp_path / "meta"
     done = _module("meta_learn", "--corpus", str(corpus), "--out", str(out), "--models", MODELS, "--candidates", "2")
     assert done.returncode == 0, done.stderr
@@ -64,9 +64,13 @@ def test_scores_every_candidate_resumes_and_chooses_a_portfolio_fit_best_uses(tm
     assert all(r["error"] is None and r["fit_seconds"] > 0 and r["predict_ms_per_1000"] > 0 for r in scores)
     binary = [r for r in scores if r["task"] == "binary"]
     assert all(0.5 < r["score"] <= 1 for r in binary) and {r["metric"] for r in binary} == {"roc_auc"}
+    with (out / "scores.jsonl").open("a") as sink:
+        sink.write('{"dataset": "cancer", "mod')  # a line cut short by a kill
     again = _module("meta_learn", "--corpus", str(corpus), "--out", str(out), "--models", MODELS, "--candidates", "2")
     assert again.returncode == 0, again.stderr
-    assert len((out / "scores.jsonl").read_text().splitlines()) == len(scores), "resumed: nothing ran twice"
+    assert "skipping a damaged line" in again.stderr
+    meta_learn, _ = benchmarks
+    assert meta_learn.read_scores(out / "scores.jsonl") == scores, "resumed: nothing ran twice, the damaged line left out"
 
     written = tmp_path / "portfolio.json"
     chosen = _module("portfolio", "--scores", str(out), "--size", "3", "--folds", "2", "--write", str(written))
