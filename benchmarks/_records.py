@@ -57,18 +57,9 @@ class RunFiles:
     def frameworks(self) -> list[str]:
         return list(dict.fromkeys(r["framework"] for r in self.records()))
 
-    def done(self, framework: str, variant: str | None, key: tuple) -> bool:
-        """Whether a run with this (dataset, budget or None, seed) is recorded without an error."""
-        name = f"{framework}@{variant}" if variant else framework
-        path = self.path(name)
-        if not path.exists():
-            return False
-        for line in path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                if r.get("error") is None and run_key(r) == key:
-                    return True
-        return False
+    def done(self) -> set[tuple]:
+        """``(name, (dataset, budget or None, seed))`` of every run recorded without an error."""
+        return {(record_name(r), run_key(r)) for r in self.records() if r.get("error") is None}
 
 
 def run_key(record: dict) -> tuple:

@@ -128,6 +128,11 @@ class Run:
         self.framework, self.entry, self.budget, self.seed, self.variant = framework, entry, budget, seed, variant
 
     @property
+    def name(self) -> str:
+        """The file its record goes to: the framework, or ``automl@variant``."""
+        return f"{self.framework}@{self.variant}" if self.variant else self.framework
+
+    @property
     def key(self) -> tuple:
         return self.entry["name"], None if self.framework in BUDGET_FREE else self.budget, self.seed
 
@@ -283,7 +288,8 @@ def execute(args: argparse.Namespace, files: RunFiles) -> bool:
     """Run what is not recorded yet (everything with --rerun); False when interrupted."""
     pythons = interpreters(args.frameworks, args.python)
     runs = plan(args.suite, args.datasets, args.frameworks, args.budgets, args.seeds, args.variant)
-    todo = runs if args.rerun else [r for r in runs if not files.done(r.framework, r.variant, r.key)]
+    done = set() if args.rerun else files.done()
+    todo = [r for r in runs if (r.name, r.key) not in done]
     if len(todo) < len(runs):
         print(f"resuming: {len(runs) - len(todo)} of {len(runs)} runs already in {args.out}", file=sys.stderr, flush=True)
     try:

@@ -6,6 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import automl
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # A shell's background job (`cmd &`, nohup) starts with SIGINT ignored, and child processes
@@ -32,3 +34,14 @@ def read_bundled(name: str) -> pd.DataFrame:
 def bundled():
     """Reads a table from benchmarks/data (copied from the shared benchmark suite, see SOURCES.md)."""
     return read_bundled
+
+
+class TrialOrder:
+    """An observer plugin that keeps every trial record, in the order the trials ended."""
+
+    def __init__(self):
+        self.records = []
+
+    @automl.hookimpl
+    def automl_trial_completed(self, record):
+        self.records.append(record)

@@ -12,7 +12,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 import automl
-from automl import InputError, hookimpl
+from conftest import TrialOrder
+from automl import InputError
 from automl._plugins import collect_models
 from automl.search.portfolio import PACKAGE_FILE, Portfolio, first_round_ranks, later_queue
 
@@ -42,17 +43,8 @@ def cancer():
     return load_breast_cancer(return_X_y=True, as_frame=True)
 
 
-class _TrialOrder:
-    def __init__(self):
-        self.records = []
-
-    @hookimpl
-    def automl_trial_completed(self, record):
-        self.records.append(record)
-
-
 def _run(cancer, portfolio, models, **kwargs):
-    order = _TrialOrder()
+    order = TrialOrder()
     result = automl.fit_best(*cancer, models=models, n_trials=3, cv=3, time_budget=None, save=False, verbose=0,
                              seed=4, plugins=[order], portfolio=portfolio, ensemble=False, **kwargs)
     return result, [(r.model, r.params) for r in order.records]

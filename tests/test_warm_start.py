@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 import automl
-from automl import hookimpl
+from conftest import TrialOrder
 from automl._plugins import collect_models
 
 AUTOML = shutil.which("automl", path=str(Path(sys.executable).parent)) or "automl"
@@ -34,15 +34,6 @@ def previous_run(cancer, tmp_path_factory):
     return path
 
 
-class _TrialOrder:
-    def __init__(self):
-        self.records = []
-
-    @hookimpl
-    def automl_trial_completed(self, record):
-        self.records.append(record)
-
-
 def _best_params(result, model):
     own = result.trials[(result.trials["model"] == model) & (result.trials["state"] == "complete")]
     ranked = own.sort_values("score", ascending=False, kind="stable")["params"]
@@ -56,7 +47,7 @@ def _best_params(result, model):
 def test_new_run_starts_from_the_saved_best_configurations(cancer, previous_run, tmp_path):
     X, y = cancer
     previous = automl.load(previous_run)
-    order = _TrialOrder()
+    order = TrialOrder()
     result = automl.fit_best(
         X, y, models=MODELS, n_trials=4, cv=3, time_budget=None, path=tmp_path / "new", seed=1,
         warm_start=previous_run, plugins=[order],
