@@ -122,14 +122,16 @@ def _cmd_worker(args) -> int:
 def _cmd_models(args) -> int:
     from ._plugins import collect_models, get_plugin_manager
 
-    models = collect_models(get_plugin_manager())
+    models = collect_models(get_plugin_manager(), include_missing=True)
     if not models:
         print("no models registered")
         return 0
     width = max(len(n) for n in models)
     for name, m in sorted(models.items()):
         tasks = ",".join(sorted(m.spec.tasks))
-        print(f"{name:<{width}}  {tasks:<29}  {m.distribution:<16}  {m.spec.description}")
+        # a model whose library is missing is listed, with how to get it; fit_best leaves it out
+        note = f"  [not installed: {m.install_hint}]" if m.missing else ""
+        print(f"{name:<{width}}  {tasks:<29}  {m.distribution:<16}  {m.spec.description}{note}")
     return 0
 
 

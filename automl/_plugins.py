@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import importlib.util
 import logging
+import sys
 import warnings
 from collections.abc import Iterable
 
@@ -28,11 +30,18 @@ ENTRY_POINT_GROUP = "automl.plugins"
 
 @dataclasses.dataclass(frozen=True)
 class RegisteredModel:
-    """A ModelSpec together with where it came from."""
+    """A ModelSpec together with where it came from, and which of the modules it requires
+    (``ModelSpec.requires``) cannot be found here: when any cannot, the model is not installed."""
 
     spec: ModelSpec
     plugin: str
     distribution: str
+    missing: tuple[str, ...] = ()
+
+    @property
+    def install_hint(self) -> str:
+        """The command that installs what is missing (``ModelSpec.install_hint``, else a plain pip install)."""
+        return self.spec.install_hint or f"pip install {' '.join(self.missing or self.spec.requires)}"
 
 
 class PluginManager(pluggy.PluginManager):
@@ -100,11 +109,13 @@ def call_each(pm: PluginManager, hook: str, consequence: str = "", **kwargs):
         yield impl.plugin_name, result
 
 
-def collect_models(pm: PluginManager) -> dict[str, RegisteredModel]:
+def collect_models(pm: PluginManager, *, include_missing: bool = False) -> dict[str, RegisteredModel]:
     """Call every ``automl_models`` implementation; return models by name.
 
-    Duplicate names are a :class:`PluginError` naming both providers. An implementation
-    that raises is skipped with a warning.
+    Duplicate names are a :class:`PluginError` naming both providers (a model that is not
+    installed counts too). An implementation that raises is skipped with a warning. A model
+    whose ``ModelSpec.requires`` names a module that cannot be found is left out, with a debug
+    log, unless ``include_missing`` (for ``automl models``, which lists it as not installed).
     """
     models: dict[str, RegisteredModel] = {}
     for plugin_name, specs in call_each(pm, "automl_models", "; its models are skipped"):
@@ -131,8 +142,25 @@ def collect_models(pm: PluginManager) -> dict[str, RegisteredModel]:
                 spec=spec,
                 plugin=plugin_name,
                 distribution=pm.distributions.get(plugin_name, "?"),
+                missing=_missing_modules(spec.requires),
             )
+    if include_missing:
+        return models
+    for name, model in list(models.items()):
+        if model.missing:
+            logger.debug("model %r is not used: %s not installed (%s)", name, ", ".join(model.missing), model.install_hint)
+            del models[name]
     return models
+
+
+def _missing_modules(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The modules of ``names`` that cannot be imported here; found without importing them."""
+    def found(name: str) -> bool:
+        if name in sys.modules:  # imported already, or blocked (None: `import` raises ImportError)
+            return sys.modules[name] is not None
+        return importlib.util.find_spec(name) is not None
+
+    return tuple(name for name in names if not found(name))
 
 
 def list_models(task: str | None = None, plugins: Iterable[object] = ()) -> list[str]:

@@ -65,6 +65,15 @@ class ModelSpec:
     :param cost: relative cost of one fit compared with a linear model (1.0). Cheaper models
         get their first trial earlier, which matters when the budget is small.
     :param description: one line shown by ``automl models``.
+    :param requires: top-level names of modules the model needs that may be missing, e.g.
+        ``("catboost",)`` for a library an optional extra installs. They are looked for with
+        ``importlib.util.find_spec``, which imports nothing; when one is not found the model is
+        not installed: ``fit_best`` and ``automl.list_models`` leave it out (a debug log says
+        why), and ``automl models`` lists it as not installed, with ``install_hint``. Import the
+        modules themselves in ``build`` or in the estimator's ``fit``, never at module level.
+    :param install_hint: the command that installs what ``requires`` names, shown by
+        ``automl models`` when something is missing, e.g. ``"pip install 'my-plugin[extra]'"``;
+        empty: ``pip install`` and the missing modules.
     """
 
     name: str
@@ -75,6 +84,8 @@ class ModelSpec:
     preprocessing: str = "onehot"
     cost: float = 1.0
     description: str = ""
+    requires: tuple[str, ...] = ()
+    install_hint: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -97,6 +108,10 @@ class ModelSpec:
             )
         if self.default_params is not None:
             object.__setattr__(self, "default_params", dict(self.default_params))
+        requires = (self.requires,) if isinstance(self.requires, str) else tuple(self.requires)
+        if not all(isinstance(m, str) and m and "." not in m for m in requires):
+            raise TypeError(f"ModelSpec {self.name!r}: requires must hold top-level module names, got {requires!r}")
+        object.__setattr__(self, "requires", requires)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -110,6 +110,13 @@ class Table:
         if len(X) > max_rows:
             keep = np.sort(sample_rows(np.arange(len(X)), max_rows, y if task != "regression" else None, seed))
             X, y = X.iloc[keep].reset_index(drop=True), y[keep]
+        if task != "regression":  # a class with one row (often left by the cap) cannot be split
+            values, counts = np.unique(y, return_counts=True)
+            if (counts < 2).any():
+                logger.warning("%s: classes %s have one row; those rows are dropped", entry["name"],
+                               values[counts < 2].tolist())
+                kept = ~np.isin(y, values[counts < 2])
+                X, y = X[kept].reset_index(drop=True), y[kept]
         search, test = split_test(y, TEST_SIZE, task, seed)
         self.name, self.task = entry["name"], task
         self.X_train, self.y_train = X.iloc[search].reset_index(drop=True), y[search]

@@ -10,27 +10,19 @@ Optuna's LightGBM tuner): leaves, learning rate, leaf size, column and row subsa
 
 from __future__ import annotations
 
-import math
-import time
-
-import numpy as np
-from sklearn.base import clone, is_classifier
-from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import _num_samples
+from automl.plugins._boosting import (
+    EARLY_STOPPING_ROUNDS,
+    MIN_ROWS_FOR_EARLY_STOPPING,
+    VALIDATION_FRACTION,
+    Deadline,
+    EarlyStoppedBoosting,
+    boosting_spec,
+    threads,
+)
 
 import automl
-from automl.plugins._anytime import TimeLimitedEnsemble
 
-__all__ = ["EarlyStoppedLGBM", "automl_models"]
-
-#: Boosting stops once the held-out rows' loss has not improved for this many rounds.
-EARLY_STOPPING_ROUNDS = 50
-#: The share of a fit's rows held out for early stopping...
-VALIDATION_FRACTION = 0.1
-#: ...when it has at least this many rows; a smaller fit boosts all ``n_estimators`` rounds.
-MIN_ROWS_FOR_EARLY_STOPPING = 500
-#: One OpenMP thread per this many rows, up to ``ModelContext.n_jobs`` (as for the boosting built-in).
-ROWS_PER_THREAD = 10_000
+__all__ = ["DEFAULT_PARAMS", "MIN_ROWS_FOR_EARLY_STOPPING", "VALIDATION_FRACTION", "EarlyStoppedLGBM", "automl_models"]
 
 #: The first trial: a smaller learning rate than LightGBM's default with early stopping, light
 #: column subsampling; sound on most tables when no other trial runs.
@@ -61,7 +53,7 @@ def _build(params, context):
         **params,
         subsample_freq=1,  # row subsampling (bagging) only happens with a frequency above 0
         random_state=context.seed,
-        n_jobs=max(1, min(context.n_jobs, context.n_samples // ROWS_PER_THREAD)),
+        n_jobs=threads(context),
         deterministic=True, force_row_wise=True,  # the same trees for the same seed, every run
         verbose=-1,  # LightGBM prints warnings to standard output otherwise
     )
@@ -73,21 +65,20 @@ class _Deadline:
 
     order = 100  # after LightGBM's own callbacks
 
-    def __init__(self, seconds: float):
-        self.deadline = time.monotonic() + seconds
+    def __init__(self, deadline: Deadline):
+        self.deadline = deadline
 
     def __call__(self, env) -> None:
-        if time.monotonic() > self.deadline:
+        if self.deadline.passed():
             from lightgbm.callback import EarlyStopException
 
             # every tree built so far is kept (with early stopping: at most its patience past the best)
             raise EarlyStopException(env.iteration, env.evaluation_result_list)
 
 
-class EarlyStoppedLGBM(TimeLimitedEnsemble):
+class EarlyStoppedLGBM(EarlyStoppedBoosting):
     """Fit a LightGBM estimator with early stopping on a held-out slice of the rows it is given,
-    ending boosting early when ``max_seconds`` have passed. Predictions, scores and tags are the
-    wrapped model's, as for the other time-limited tree models (``automl.plugins._anytime``).
+    ending boosting early when ``max_seconds`` have passed (``automl.plugins._boosting``).
 
     :param estimator: an unfitted ``LGBMClassifier`` or ``LGBMRegressor``; its ``random_state``
         also seeds the held-out slice.
@@ -100,46 +91,21 @@ class EarlyStoppedLGBM(TimeLimitedEnsemble):
     def _grown(model) -> int:
         return model.best_iteration_ or model.n_estimators_
 
-    def _fit(self, X, y, **fit_params):
+    def _boost(self, model, X, y, *, held_out, deadline, **fit_params) -> None:
         from lightgbm import early_stopping
 
-        model = clone(self.estimator)
-        callbacks = list(fit_params.pop("callbacks", None) or [])
-        if self.max_seconds is not None and math.isfinite(self.max_seconds):
-            callbacks.append(_Deadline(self.max_seconds))
-        held_out = self._held_out(X, y)
+        callbacks = self._callbacks(fit_params, deadline, _Deadline)
         if held_out is not None:
             X, X_valid, y, y_valid = held_out
             fit_params["eval_set"] = [(X_valid, y_valid)]
             callbacks.append(early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False))
         model.fit(X, y, callbacks=callbacks, **fit_params)
-        self._adopt(model)
-
-    def _held_out(self, X, y):
-        """The rows split for early stopping, or None: too few rows, or a class too rare to split."""
-        if y is None or _num_samples(y) < MIN_ROWS_FOR_EARLY_STOPPING:
-            return None  # no target: let LightGBM say so
-        stratify = None
-        if is_classifier(self.estimator):
-            _, counts = np.unique(np.asarray(y), return_counts=True)
-            if counts.min() * VALIDATION_FRACTION < 1:
-                return None  # a class would be missing from one side
-            stratify = y
-        seed = self.estimator.get_params().get("random_state")
-        return train_test_split(X, y, test_size=VALIDATION_FRACTION, random_state=seed, stratify=stratify)
 
 
 @automl.hookimpl
 def automl_models():
-    return [
-        automl.ModelSpec(
-            name="lightgbm",
-            tasks={"binary", "multiclass", "regression"},
-            search_space=_search_space,
-            build=_build,
-            default_params=DEFAULT_PARAMS,
-            preprocessing="ordinal",  # trees need neither scaling nor one-hot columns
-            cost=3.0,  # as histogram gradient boosting
-            description="gradient-boosted trees with early stopping (LightGBM)",
-        )
-    ]
+    return [boosting_spec(
+        "lightgbm", search_space=_search_space, build=_build, defaults=DEFAULT_PARAMS,
+        cost=3.0,  # as histogram gradient boosting
+        description="gradient-boosted trees with early stopping (LightGBM)",
+    )]

@@ -13,7 +13,8 @@ import automl
 from automl.store.ensemble import ENSEMBLE
 
 TREES = {"random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"}
-ALL_CLASSIFIERS = TREES | {"logistic_regression", "keras_mlp"}
+#: every built-in classifier, with the boost extra's (the test extra installs it)
+ALL_CLASSIFIERS = TREES | {"catboost", "xgboost", "logistic_regression", "keras_mlp"}
 
 
 def _check_run_directory(result):

@@ -7,6 +7,7 @@ import sys
 HEAVY = {
     "tensorflow", "keras", "sklearn", "optuna", "pandas", "numpy", "scipy", "joblib", "cloudpickle",
     "threadpoolctl", "matplotlib", "fastapi", "uvicorn", "httpx", "mlflow", "pyarrow", "lightgbm", "psycopg",
+    "catboost", "xgboost",
 }
 
 

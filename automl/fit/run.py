@@ -80,7 +80,7 @@ class FitRun:
         self.y_all, self.task = prepare_target(self.y, len(self.table), s.task)
         self.metric, self.scorer = resolve_scorer(s.metric, self.task)
         self.plugin_manager = get_plugin_manager(s.plugins)
-        self.models = choose_models(collect_models(self.plugin_manager), s.models, self.task)
+        self.models = choose_models(collect_models(self.plugin_manager, include_missing=True), s.models, self.task)
         names = [m.spec.name for m in self.models]
         self.warm = read_warm_start(s.warm_start, self.task, names) if s.warm_start is not None else None
 

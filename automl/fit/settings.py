@@ -110,9 +110,13 @@ def _check_budget(time_budget, n_trials) -> None:
 
 
 def choose_models(registered: dict[str, RegisteredModel], models, task: str) -> list[RegisteredModel]:
-    """The registered models to search: ``models`` by name, or every one that supports ``task``."""
+    """The registered models to search: ``models`` by name, or every installed one that supports ``task``.
+
+    ``registered`` may hold models that are not installed (``RegisteredModel.missing``): they are
+    left out of the default choice, and naming one is an error that says how to install it.
+    """
     if models is None:
-        chosen = [m for m in registered.values() if task in m.spec.tasks]
+        chosen = [m for m in registered.values() if task in m.spec.tasks and not m.missing]
         if not chosen:
             raise InputError(f"no registered model supports task {task!r}; install a plugin that does")
         return chosen
@@ -124,6 +128,10 @@ def choose_models(registered: dict[str, RegisteredModel], models, task: str) -> 
     unknown = [m for m in models if m not in registered]
     if unknown:
         raise InputError(f"unknown model(s) {unknown}; registered models: {sorted(registered)}")
+    missing = [registered[m] for m in models if registered[m].missing]
+    if missing:
+        raise InputError("; ".join(f"model {m.spec.name!r} is not installed: {', '.join(m.missing)} cannot be "
+                                   f"imported; install it with {m.install_hint}" for m in missing))
     unsuited = [m for m in models if task not in registered[m].spec.tasks]
     if unsuited:
         suited = sorted(n for n, m in registered.items() if task in m.spec.tasks)
