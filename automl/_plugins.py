@@ -21,7 +21,7 @@ from . import hookspecs
 from ._exceptions import PluginError
 from ._spec import ModelSpec
 
-__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "collect_models", "list_models"]
+__all__ = ["ENTRY_POINT_GROUP", "get_plugin_manager", "collect_models", "collect_portfolio_entries", "list_models"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,26 @@ def collect_models(pm: PluginManager, *, include_missing: bool = False) -> dict[
             logger.debug("model %r is not used: %s not installed (%s)", name, ", ".join(model.missing), model.install_hint)
             del models[name]
     return models
+
+
+def collect_portfolio_entries(pm: PluginManager, task: str, models: dict[str, RegisteredModel]) -> list[tuple[str, dict]]:
+    """Every ``automl_portfolio`` implementation's entries for ``task``, as ``(model, params)``
+    in registration order; an entry that is not for one of the plugin's own ``models`` is
+    skipped with a warning."""
+    entries: list[tuple[str, dict]] = []
+    for plugin_name, returned in call_each(pm, "automl_portfolio", "; its portfolio entries are skipped", task=task):
+        for entry in returned or ():
+            model = entry.get("model") if isinstance(entry, dict) else None
+            if model not in models or models[model].plugin != plugin_name or not isinstance(entry.get("params"), dict):
+                warnings.warn(
+                    f"automl: plugin {plugin_name!r} returned a portfolio entry that is not "
+                    f"{{'model': one of its own models, 'params': {{...}}}}: {entry!r}; it is skipped",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
+            entries.append((model, dict(entry["params"])))
+    return entries
 
 
 def _missing_modules(names: tuple[str, ...]) -> tuple[str, ...]:

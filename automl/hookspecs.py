@@ -31,6 +31,11 @@ def automl_models():
     All implementations are called; their lists are concatenated. A plugin whose
     implementation raises is reported in a warning and its models are skipped.
 
+    A model built on an optional library is still returned when the library is missing, with
+    the library in ``ModelSpec.requires`` (and how to install it in ``ModelSpec.install_hint``):
+    ``fit_best`` and ``automl.list_models`` then leave it out, and ``automl models`` lists it
+    as not installed. So the plugin module must import without that library.
+
     Example::
 
         import automl
@@ -45,6 +50,38 @@ def automl_models():
                 build=lambda params, ctx: KNeighborsClassifier(**params),
                 default_params={"n_neighbors": 5},
             )]
+    """
+
+
+@hookspec
+def automl_portfolio(task):
+    """Return starting configurations for this plugin's own models, best first, for ``task``.
+
+    A portfolio (``fit_best(portfolio=True)``, the default; see ``automl.search.portfolio``)
+    tells the search which configurations to try first. The built-in one covers the built-in
+    models only; a plugin whose author knows good settings for its models (from the model's
+    paper, or an offline study like ``benchmarks/meta_learn.py``) hands them in here.
+
+    :param task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+    :return: a list of ``{"model": name, "params": {...}}`` (possibly empty), ``params`` as the
+        model's ``search_space`` would return them. ``model`` must be one this plugin's
+        ``automl_models`` returns; an entry naming another plugin's model, or shaped otherwise,
+        is skipped with a warning.
+
+    The entries of a model the portfolio in use does not cover are appended to it, in the order
+    returned: the model's first trial is its first entry (instead of its ``default_params``),
+    its first round comes after the portfolio's own models, and its other entries are queued
+    after the portfolio's. A model the portfolio covers already keeps the portfolio's entries.
+    Not called with ``portfolio=False`` or when resuming.
+
+    Example::
+
+        @automl.hookimpl
+        def automl_portfolio(task):
+            if task == "regression":
+                return []
+            return [{"model": "knn", "params": {"n_neighbors": 15}},
+                    {"model": "knn", "params": {"n_neighbors": 5}}]
     """
 
 

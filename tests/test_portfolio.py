@@ -62,12 +62,55 @@ def test_first_trials_follow_the_portfolio_across_models_and_repeat(cancer):
     ]
     assert len(order) == 9 and all(p != defaults[m] for m, p in order if m != "extra_trees"), "no default ran"
     assert result.manifest["portfolio"] == {
-        "source": "given", "entries": 4, "models": ["logistic_regression", "random_forest"],
+        "source": "given", "entries": 4, "models": ["logistic_regression", "random_forest"], "from_plugins": [],
         "provenance": {"corpus": "written by hand for this test"},
     }
     again, order_again = _run(cancer, PORTFOLIO, models)
     assert order_again == order
     assert again.leaderboard["score"].tolist() == result.leaderboard["score"].tolist()
+
+
+class NeighboursPlugin:
+    """A third-party model with portfolio entries of its own, and one entry for a model it does not own."""
+
+    @automl.hookimpl
+    def automl_models(self):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return [automl.ModelSpec(
+            name="knn", tasks={"binary", "multiclass"}, default_params={"n_neighbors": 5},
+            search_space=lambda trial, ctx: {"n_neighbors": trial.suggest_int("n_neighbors", 1, 50)},
+            build=lambda params, ctx: KNeighborsClassifier(**params),
+        )]
+
+    @automl.hookimpl
+    def automl_portfolio(self, task):
+        if task != "binary":
+            return []
+        return [{"model": "knn", "params": {"n_neighbors": 15}},
+                {"model": "random_forest", "params": FOREST_B},  # not its own: skipped
+                {"model": "knn", "params": {"n_neighbors": 30}}]
+
+
+def test_a_plugin_adds_portfolio_entries_for_its_own_models(cancer):
+    order = TrialOrder()
+    with pytest.warns(RuntimeWarning, match="plugin .* returned a portfolio entry that is not .*random_forest"):
+        result = automl.fit_best(*cancer, models=["logistic_regression", "random_forest", "knn"], n_trials=3, cv=3,
+                                 time_budget=None, save=False, verbose=0, seed=4, ensemble=False,
+                                 plugins=[order, NeighboursPlugin()], portfolio=PORTFOLIO)
+    trials = [(r.model, r.params) for r in order.records]
+    # the plugin's model comes after the portfolio's own in the first round, its second entry after theirs
+    assert trials[:6] == [
+        ("random_forest", FOREST_A), ("logistic_regression", LOGISTIC_A), ("knn", {"n_neighbors": 15}),
+        ("random_forest", FOREST_B), ("logistic_regression", LOGISTIC_B), ("knn", {"n_neighbors": 30}),
+    ]
+    assert result.manifest["portfolio"]["from_plugins"] == ["knn"]
+    assert result.manifest["portfolio"]["entries"] == 6
+    # without a portfolio the plugin's entries are not used either: the knn default first
+    order = TrialOrder()
+    automl.fit_best(*cancer, models=["knn"], n_trials=1, cv=3, time_budget=None, save=False, verbose=0,
+                    plugins=[order, NeighboursPlugin()], portfolio=False)
+    assert [r.params for r in order.records] == [{"n_neighbors": 5}]
 
 
 def test_without_a_portfolio_every_model_starts_from_its_defaults(cancer):

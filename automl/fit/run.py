@@ -14,7 +14,7 @@ import pandas as pd
 
 from .._exceptions import Interrupted
 from .._metrics import resolve_scorer
-from .._plugins import collect_models, get_plugin_manager
+from .._plugins import collect_models, collect_portfolio_entries, get_plugin_manager
 from .._spec import RunInfo
 from ..data.plan import DataPlan, PlanSpec
 from ..data.profile import profile_table
@@ -108,7 +108,10 @@ class FitRun:
         self.place = place = RunPlace.open(s, self.record)
         self.shared_run = self._share() if place.shared_name is not None else None
         # a resumed run's studies hold their portfolio entries already (the waiting trials)
-        portfolio = None if s.resume else s.chosen_portfolio
+        self.portfolio = portfolio = None if s.resume else s.chosen_portfolio
+        if portfolio is not None:  # with the entries plugins give for their own models
+            self.portfolio = portfolio = portfolio.extended(self.task, collect_portfolio_entries(
+                self.plugin_manager, self.task, {m.spec.name: m for m in self.models}))
         self.portfolio_entries = portfolio.entries(self.task, [m.spec.name for m in self.models]) if portfolio else []
         self.searches = create_studies(
             self.models, place.storage, place.prefix, s.seed, resume=s.resume,
@@ -261,7 +264,7 @@ class FitRun:
             "max_predict_ms": s.max_predict_ms,
             # the portfolio whose entries started the search (None: each model from its defaults)
             "portfolio": (
-                s.chosen_portfolio.describe(self.task, [x.name for x in self.searches]) if self.portfolio_entries else None
+                self.portfolio.describe(self.task, [x.name for x in self.searches]) if self.portfolio_entries else None
             ),
             # the models (or the ensemble) that ranked above the saved one, but whose refit failed
             "refit_fallback": (

@@ -11,6 +11,8 @@ searches:
   portfolio left out) keeps its defaults;
 - the first round tries the models in the order of their first entry, then the others,
   cheapest first; each still gets its first trial within its fair share;
+- a plugin can add entries for its own models through the ``automl_portfolio`` hook: they
+  are appended for the models the portfolio has no entries of;
 - then the remaining entries run in the portfolio's order, across models, before the
   upper-confidence allocation and TPE take over; the entries count as the study's trials, so
   TPE learns from them.
@@ -45,6 +47,8 @@ class Portfolio:
     tasks: Mapping[str, tuple[tuple[str, dict], ...]]
     provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     source: str = "given"
+    #: the models whose entries a plugin added (``extended``)
+    plugin_models: tuple[str, ...] = ()
 
     @classmethod
     def resolve(cls, choice: Any) -> Portfolio | None:
@@ -75,6 +79,16 @@ class Portfolio:
             parsed[task] = tuple(_entry(e, source, task) for e in entries)
         return cls(parsed, dict(data.get("provenance") or {}), source)
 
+    def extended(self, task: str, entries: list[tuple[str, dict]]) -> Portfolio:
+        """This portfolio with ``entries`` (a plugin's, ``automl_portfolio``) appended to
+        ``task``'s, for the models it has none of."""
+        covered = {model for model, _ in self.tasks.get(task, ())}
+        added = tuple((m, p) for m, p in entries if m not in covered)
+        if not added:
+            return self
+        tasks = {**self.tasks, task: tuple(self.tasks.get(task, ())) + added}
+        return dataclasses.replace(self, tasks=tasks, plugin_models=tuple(sorted({m for m, _ in added})))
+
     def entries(self, task: str, models: list[str]) -> list[tuple[str, dict]]:
         """The task's entries whose model is searched, in order, without repeats."""
         seen, out = set(), []
@@ -89,7 +103,7 @@ class Portfolio:
         """What the manifest records of the portfolio a run used."""
         used = self.entries(task, models)
         return {"source": self.source, "entries": len(used), "models": sorted({m for m, _ in used}),
-                "provenance": dict(self.provenance)}
+                "from_plugins": [m for m in self.plugin_models if m in models], "provenance": dict(self.provenance)}
 
 
 def _entry(entry: Any, source: str, task: str) -> tuple[str, dict]:
