@@ -175,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.scores / "portfolio.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.write:
-        tables = sorted({r["dataset"] for r in records})
+        tables = {task: len({r["dataset"] for r in records if r["task"] == task}) for task in portfolio}
+        held_out = args.scores / "held_out.json"
         provenance = {"corpus": "PMLB tables of the team's meta corpus (none in the benchmark suite)",
-                      "tables": len(tables), "date": datetime.date.today().isoformat(), "command": command,
+                      "tables": tables, "held_out": json.loads(held_out.read_text()) if held_out.exists() else [],
+                      "date": datetime.date.today().isoformat(), "command": command,
                       "scoring": "benchmarks/meta_learn.py: one seeded 75/25 split per table, at most 5,000 rows"}
         args.write.write_text(json.dumps({"provenance": provenance, "tasks": portfolio}, indent=1, sort_keys=True) + "\n")
         print(f"wrote {args.write} ({statistics.fmean(len(v) for v in portfolio.values()):.0f} entries per task)",

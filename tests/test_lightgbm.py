@@ -82,7 +82,8 @@ def test_listing_models_does_not_import_lightgbm():
 
 def test_fit_best_tunes_it_from_its_defaults():
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    result = automl.fit_best(X, y, models=["lightgbm"], n_trials=2, cv=3, time_budget=None, save=False, verbose=0)
+    result = automl.fit_best(X, y, models=["lightgbm"], n_trials=2, cv=3, time_budget=None, save=False, verbose=0,
+                             portfolio=False)
     row = result.leaderboard.set_index("model").loc["lightgbm"]
     assert row["complete"] == 2 and row["score"] > 0.97
     assert result.trials.iloc[0]["params"] == DEFAULT_PARAMS, "the first trial is the default"

@@ -76,7 +76,7 @@ def test_scores_every_candidate_resumes_and_chooses_a_portfolio_fit_best_uses(tm
     chosen = _module("portfolio", "--scores", str(out), "--size", "3", "--folds", "2", "--write", str(written))
     assert chosen.returncode == 0, chosen.stderr
     portfolio = Portfolio.resolve(written)
-    assert portfolio.provenance["tables"] == 3 and "benchmarks.portfolio" in portfolio.provenance["command"]
+    assert portfolio.provenance["tables"] == {"binary": 2, "regression": 1} and "benchmarks.portfolio" in portfolio.provenance["command"]
     assert [len(portfolio.tasks[t]) for t in ("binary", "regression")] == [3, 3]
     assert "## binary: 2 datasets" in (out / "portfolio.md").read_text()
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)

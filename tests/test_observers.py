@@ -46,7 +46,7 @@ def test_observers_see_the_whole_run(tmp_path):
     with pytest.warns(RuntimeWarning, match="plugin .* raised in automl_trial_completed: RuntimeError: tracking server down"):
         result = automl.fit_best(
             X, y, models=["logistic_regression", "hist_gradient_boosting"], n_trials=3, cv=3,
-            plugins=[recorder, records, Broken()], path=tmp_path / "run",
+            plugins=[recorder, records, Broken()], path=tmp_path / "run", portfolio=False,
         )
     kinds = [kind for kind, _ in recorder.events]
     assert kinds[0] == "started" and kinds[-1] == "finished"

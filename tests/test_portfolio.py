@@ -129,13 +129,27 @@ def test_the_portfolio_helpers():
     assert later_queue(entries) == ["random_forest", "logistic_regression"]
     assert portfolio.entries("regression", ["random_forest"]) == []
     assert Portfolio.resolve(False) is None and Portfolio.resolve(None) is None
-    if PACKAGE_FILE.exists():  # the built-in one: every entry names a built-in model of its task
-        builtin = Portfolio.resolve(True)
-        models = collect_models(automl.get_plugin_manager(), include_missing=True)
-        assert builtin.provenance["command"] and builtin.provenance["tables"] > 0
-        for task, task_entries in builtin.tasks.items():
-            assert task_entries, task
-            assert all(task in models[m].spec.tasks for m, _ in task_entries)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_built_in_portfolio_ships_and_replays_through_each_models_space(task):
+    """Every entry names a built-in model of its task, and its parameters are ones the model's
+    search space takes back (what the study is given to enqueue)."""
+    from automl._spec import ModelContext
+    from automl.search.studies import params_of
+
+    assert PACKAGE_FILE.exists(), "the built-in portfolio is package data"
+    builtin = Portfolio.resolve(True)
+    assert builtin.source == "built-in"
+    assert builtin.provenance["command"] and builtin.provenance["tables"][task] > 0
+    models = collect_models(automl.get_plugin_manager(), include_missing=True)
+    entries = builtin.tasks[task]
+    assert len(entries) >= 8 and len({m for m, _ in entries}) >= 2
+    context = ModelContext(task=task, seed=0, n_samples=500, n_features=8,
+                           n_classes={"binary": 2, "multiclass": 4}.get(task, 0), n_jobs=1)
+    for model, params in entries:
+        assert task in models[model].spec.tasks
+        assert params_of(models[model].spec, params, context), (model, params)
 
 
 @pytest.mark.parametrize(("portfolio", "message"), [

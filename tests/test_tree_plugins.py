@@ -125,7 +125,8 @@ def test_a_fit_told_one_second_stops_near_it_and_keeps_what_it_grew(name, size):
 )
 def test_fit_best_tunes_both_on_real_data(load, task, floor):
     X, y = load(return_X_y=True, as_frame=True)
-    result = automl.fit_best(X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, verbose=0, ensemble=False)
+    result = automl.fit_best(X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, verbose=0, ensemble=False,
+                             portfolio=False)
     assert result.task == task
     board = result.leaderboard.set_index("model")
     for name in MODELS:

@@ -50,7 +50,7 @@ def test_new_run_starts_from_the_saved_best_configurations(cancer, previous_run,
     order = TrialOrder()
     result = automl.fit_best(
         X, y, models=MODELS, n_trials=4, cv=3, time_budget=None, path=tmp_path / "new", seed=1,
-        warm_start=previous_run, plugins=[order],
+        warm_start=previous_run, plugins=[order], portfolio=False,
     )
     # the saved leaderboard's best model is tried first (the winner, or when an ensemble won, the
     # best of its models), with its best configuration
@@ -89,6 +89,7 @@ def test_models_missing_from_the_saved_run_start_cold(cancer, tmp_path):
     only_lr = automl.fit_best(X[:200], y[:200], models=["logistic_regression"], n_trials=2, cv=3, time_budget=None, path=tmp_path / "lr")
     result = automl.fit_best(
         X, y, models=MODELS, n_trials=2, cv=3, time_budget=None, save=False, warm_start=only_lr, ensemble=False,
+        portfolio=False,
     )
     assert result.manifest["warm_start"]["enqueued"] == {"logistic_regression": 2}
     boosting = result.trials[result.trials["model"] == "hist_gradient_boosting"].sort_values("number")
