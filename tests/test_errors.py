@@ -55,7 +55,7 @@ def test_input_errors_are_value_errors_too(data):
     [
         ({"metric": "accuracy_score"}, r"unknown metric 'accuracy_score'; valid metrics for task 'binary': .*roc_auc"),
         ({"metric": "r2"}, r"metric 'r2' does not suit task 'binary'"),
-        ({"models": ["xgboost"]}, r"unknown model\(s\) \['xgboost'\]; registered models: \[.*'logistic_regression'"),
+        ({"models": ["xgbost"]}, r"unknown model\(s\) \['xgbost'\]; registered models: \[.*'logistic_regression'"),
         ({"models": ["ridge"]}, r"do not support task 'binary'; models that do"),
         ({"time_budget": 0}, r"time_budget must be a positive number"),
         ({"time_budget": -5}, r"time_budget must be a positive number"),

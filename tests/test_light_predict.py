@@ -20,10 +20,10 @@ from test_import import loaded_to_predict
 def ensemble_run(tmp_path_factory):
     X, y = load_wine(return_X_y=True, as_frame=True)
     path = tmp_path_factory.mktemp("wine") / "run"
-    # with this seed and trial count the ensemble of logistic regression and the MLP is saved
+    # with this seed and trial count, from the defaults, the ensemble of logistic regression and the MLP is saved
     result = automl.fit_best(
         X, y, models=["keras_mlp", "logistic_regression", "random_forest"], n_trials=3, cv=3, seed=0,
-        time_budget=None, path=path, verbose=0,
+        time_budget=None, path=path, verbose=0, portfolio=False,
     )
     assert result.model_name == ENSEMBLE, result.leaderboard
     members = [pipeline[-1] for pipeline in result.model.estimators_]

@@ -30,7 +30,9 @@ def previous_run(cancer, tmp_path_factory):
     logistic_regression is among its 3 best configurations and that of hist_gradient_boosting is not."""
     X, y = cancer
     path = tmp_path_factory.mktemp("warm") / "previous"
-    automl.fit_best(X[:300], y[:300], models=MODELS, n_trials=5, cv=3, time_budget=None, path=path, seed=2)
+    # from the defaults (no portfolio), so that the defaults are among the configurations tried
+    automl.fit_best(X[:300], y[:300], models=MODELS, n_trials=5, cv=3, time_budget=None, path=path, seed=2,
+                    portfolio=False)
     return path
 
 
