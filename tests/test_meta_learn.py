@@ -85,15 +85,20 @@ def test_scores_every_candidate_resumes_and_chooses_a_portfolio_fit_best_uses(tm
     assert result.manifest["portfolio"]["entries"] == 3
 
 
-def test_greedy_adds_the_largest_gain_and_breaks_near_ties_by_cost(benchmarks):
+def test_greedy_adds_the_largest_gain_per_cost_and_breaks_near_ties_by_cost(benchmarks):
     _, portfolio = benchmarks
     values = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])
     order = portfolio.greedy(values, cost=np.array([3.0, 2.0, 1.0]), size=3)
-    assert order == [2, 1, 0]  # equal gains: the cheapest first
+    assert order == [2, 1, 0]  # the same gain at a third of the cost first; then gain per cost
     assert portfolio.curve(values, order) == [0.5, 0.75, 1.0]
-    assert portfolio.greedy(values, cost=np.array([1.0, 1.0, 1.0]), size=2) == [0, 1]
+    assert portfolio.greedy(values, cost=np.array([1.0, 1.0, 1.0]), size=2) == [0, 1], "equal: the first"
     gains = np.array([[1.0, 0.0, 0.9], [1.0, 0.0, 0.9]])
-    assert portfolio.greedy(gains, cost=np.array([5.0, 1.0, 1.0]), size=1) == [0], "a clearly larger gain wins"
+    assert portfolio.greedy(gains, cost=np.array([1.05, 1.0, 1.0]), size=1) == [0], "more gain for a little more cost"
+    assert portfolio.greedy(gains, cost=np.array([5.0, 1.0, 1.0]), size=1) == [2], "nearly as much for a fifth"
+    assert portfolio.greedy(gains, cost=np.array([5.0, 1.0, 1.0]), size=3) == [2, 0, 1], "then the cheapest"
+    spent = portfolio.OVERHEAD
+    assert portfolio.curve_by_cost(gains, [2, 0], np.array([5.0, 1.0, 1.0]), budgets=(0.5, 1 + spent, 7.0)) == [
+        0.0, 0.9, 1.0]
 
 
 def test_normalized_scores_are_best_one_median_zero_failures_zero(benchmarks):
