@@ -77,12 +77,16 @@ def test_scores_every_candidate_resumes_and_chooses_a_portfolio_fit_best_uses(tm
     assert chosen.returncode == 0, chosen.stderr
     portfolio = Portfolio.resolve(written)
     assert portfolio.provenance["tables"] == {"binary": 2, "regression": 1} and "benchmarks.portfolio" in portfolio.provenance["command"]
-    assert [len(portfolio.tasks[t]) for t in ("binary", "regression")] == [3, 3]
+    # each model's defaults first (2 models), then 3 learned entries
+    assert [len(portfolio.tasks[t]) for t in ("binary", "regression")] == [5, 5]
+    first_two = {model: params for model, params in portfolio.tasks["binary"][:2]}
+    assert first_two == {m: drawn[0] for m, drawn in candidates["binary"].items()}
+    assert all(params not in [p for _, p in portfolio.tasks["binary"][:2]] for _, params in portfolio.tasks["binary"][2:])
     assert "## binary: 2 datasets" in (out / "portfolio.md").read_text()
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     result = automl.fit_best(X, y, models=["logistic_regression", "random_forest"], n_trials=2, cv=3,
                              time_budget=None, save=False, verbose=0, portfolio=written)
-    assert result.manifest["portfolio"]["entries"] == 3
+    assert result.manifest["portfolio"]["entries"] == 5
 
 
 def test_greedy_adds_the_largest_gain_per_cost_and_breaks_near_ties_by_cost(benchmarks):
