@@ -3,8 +3,12 @@ mapped by the workers from one file with float32 columns where safe. The size th
 lowered here so that a real table of the suite takes the large-table paths in seconds; the
 benchmark (benchmarks/large_tables.py) runs them on a million rows."""
 
+import io
 import json
+import tempfile
+from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,5 +152,16 @@ def test_a_refit_that_would_not_fit_in_time_uses_the_largest_sample_that_does(tm
         assert answer["rows"] == 200
         whole = runner.refit(pipeline, on_search_rows=False, timeout=60)
         assert whole["rows"] == len(y)
+        # the fitted model comes back through a file of the parent's, removed once read
+        refitted = joblib.load(io.BytesIO(whole["model"]))
+        assert refitted.predict(X.iloc[:5]).shape == (5,)
+        assert not list(Path(tempfile.gettempdir()).glob("automl-refit-*"))
+        # a worker stopped by force costs a restart, which the ensemble's refit counts; the
+        # first start's forkserver boot is not part of it
+        assert runner.restart_seconds == 0.0
+        runner.kill()
+        assert 0.0 < runner.restart_seconds <= runner.start_seconds
+        runner.refit(pipeline, on_search_rows=False, timeout=60)
+        assert runner.restart_seconds == 0.0
     finally:
         runner.close()

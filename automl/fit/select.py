@@ -66,6 +66,8 @@ class _Costs:
     def __init__(self, searches: list[ModelSearch], refitter: Refitter, until: float):
         self.by_name = {s.name: s for s in searches}
         self.refitter, self.until = refitter, until
+        # a trial stopped by force at the end of the search took its worker with it
+        self.restart = refitter.runner.restart_seconds
 
     def member(self, member) -> float:
         # the trial's own slowest fold: a member may be far slower than its model's median trial
@@ -73,7 +75,7 @@ class _Costs:
         return max(member.fit_seconds * self.refitter.scale, typical)
 
     def needed(self, selection: Selection) -> float:
-        return REFIT_MARGIN * self.refitter.refits * sum(self.member(m) for m in selection.members)
+        return REFIT_MARGIN * self.refitter.refits * sum(self.member(m) for m in selection.members) + self.restart
 
     def affordable(self, selection: Selection) -> bool:
         return not math.isfinite(self.until) or self.needed(selection) <= self.refitter.budget.left(self.until)

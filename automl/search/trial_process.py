@@ -15,7 +15,9 @@ import logging
 import multiprocessing
 import signal
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import cloudpickle
 
@@ -102,6 +104,7 @@ class TrialProcess:
         #: the pid of the latest worker process, kept after it is stopped (to say who ran a trial)
         self.last_pid: int | None = None
         self.start_seconds = 0.0
+        self._restart_estimate = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
     def ensure_started(self, timeout: float = START_TIMEOUT) -> None:
@@ -123,8 +126,11 @@ class TrialProcess:
         self._process, self._conn = process, parent_conn
         self.last_pid = process.pid
         self.starts += 1
+        sending = time.monotonic()
         self._call("data", (self._payload,), timeout=timeout)
         self.start_seconds = time.monotonic() - started
+        # the first start also boots the forkserver; a replacement only forks and takes the data
+        self._restart_estimate = self.start_seconds if self.starts > 1 else time.monotonic() - sending
         logger.debug("worker %d ready in %.2f s", process.pid, self.start_seconds)
 
     def kill(self) -> None:
@@ -140,6 +146,12 @@ class TrialProcess:
     close = kill
 
     @property
+    def restart_seconds(self) -> float:
+        """Seconds the next request spends starting a worker first: none while one is alive."""
+        alive = self._process is not None and self._process.is_alive()
+        return 0.0 if alive else self._restart_estimate
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
@@ -149,8 +161,16 @@ class TrialProcess:
 
     def refit(self, pipeline, *, on_search_rows: bool, timeout: float, max_rows: int | None = None, seed: int = 0) -> dict:
         """Fit on the search rows (and score the test rows) or on every row; on a seeded sample of
-        ``max_rows`` of them when that is given and smaller."""
-        return self.request("refit", cloudpickle.dumps(pipeline), on_search_rows, max_rows, seed, timeout=timeout)
+        ``max_rows`` of them when that is given and smaller. The model fitted on every row comes
+        back as ``answer["model"]``, its joblib bytes, written by the worker to a file of ours."""
+        payload = cloudpickle.dumps(pipeline)
+        if on_search_rows:
+            return self.request("refit", payload, True, max_rows, seed, timeout=timeout)
+        with tempfile.TemporaryDirectory(prefix="automl-refit-") as folder:
+            path = Path(folder) / "model.joblib"
+            answer = self.request("refit", payload, False, max_rows, seed, str(path), timeout=timeout)
+            answer["model"] = path.read_bytes()
+        return answer
 
     def request(self, kind: str, *args, timeout: float):
         """Send one request and wait for its answer; raises :class:`TrialFailure`.

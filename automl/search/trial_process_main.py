@@ -165,9 +165,14 @@ def predict_ms(model, X, classification: bool) -> float:
     return min(times) * 1000
 
 
-def _refit(state: _State, payload: bytes, on_search_rows: bool, max_rows: int | None = None, seed: int = 0) -> dict:
+def _refit(
+    state: _State, payload: bytes, on_search_rows: bool, max_rows: int | None = None, seed: int = 0,
+    model_path: str | None = None,
+) -> dict:
     """Fit the pipeline on the search rows (then score the test rows) or on every row; on a
-    seeded sample of ``max_rows`` of those when there are more."""
+    seeded sample of ``max_rows`` of those when there are more. The fitted model is written to
+    ``model_path`` when one is given (a pipe carries a forest of 100 MB at about 150 MB/s, a
+    file several times faster), else returned as bytes."""
     import cloudpickle
     import joblib
     import numpy as np
@@ -187,10 +192,13 @@ def _refit(state: _State, payload: bytes, on_search_rows: bool, max_rows: int | 
         test = state.test_rows
         answer["test_score"] = float(state.scorer(pipeline, state.X.iloc[test], state.y[test]))
         return answer
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
+    if model_path is not None:
+        joblib.dump(pipeline, model_path)
+    else:
+        buffer = io.BytesIO()
+        joblib.dump(pipeline, buffer)
+        answer["model"] = buffer.getvalue()
     classes = getattr(pipeline, "classes_", None)
-    answer["model"] = buffer.getvalue()
     answer["predict_ms"] = predict_ms(pipeline, X.iloc[:TIMED_ROWS], state.classification)
     answer["classes"] = None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes]
     return answer
