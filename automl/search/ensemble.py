@@ -131,7 +131,7 @@ class Selection:
 
     def describe(self) -> list[dict]:
         return [
-            {"model": c.model, "trial": c.number, "weight": round(w, 6), "cv_score": c.score, "params": c.params}
+            {"model": c.model, "trial": c.number, "weight": float(w), "cv_score": c.score, "params": c.params}
             for c, w in zip(self.members, self.weights)
         ]
 
