@@ -91,6 +91,10 @@ class Records:
     def runs(self, name: str, budget: float) -> list[dict]:
         return [r for d in self.datasets for s in self.seeds if (r := self.get(d, name, budget, s)) is not None]
 
+    def budgets(self, name: str) -> list[float]:
+        """The budgets ``name`` was run at (none for rf and const, which have no budget)."""
+        return sorted({key[2] for key in self.by_key if key[1] == name and key[2] is not None})
+
     def normalized(self, dataset: str, name: str, budget: float, seed: int) -> float | None:
         """The normalized score (0 for a failed run); None without a successful rf and const, or no run."""
         record, rf, const = (self.get(dataset, n, budget, seed) for n in (name, "rf", "const"))

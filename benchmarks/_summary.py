@@ -90,6 +90,32 @@ def _versus(records: Records, ours: str, names: list[str], budget: float) -> lis
     return lines + [""]
 
 
+def _versus_other_budgets(records: Records, ours: str, budget: float) -> list[str]:
+    """``ours`` at ``budget`` against each peer at the other budgets it was run at: what a short
+    run gives against a peer's longer one."""
+    peers = [n for n in records.names if not n.startswith("automl") and n not in BUDGET_FREE]
+    rows = []
+    for peer in peers:
+        for other in (b for b in records.budgets(peer) if b != budget):
+            results = duels(records, ours, peer, budget, peer_budget=other)
+            if not results:
+                continue
+            t = tally(results)
+            interval = f"{t['interval'][0]:+.3f} to {t['interval'][1]:+.3f}" if t["interval"] else "–"
+            mine = statistics.fmean(m for r in results if (m := records.dataset_mean(r.dataset, ours, budget)) is not None)
+            theirs = statistics.fmean(
+                m for r in results if (m := records.dataset_mean(r.dataset, peer, other)) is not None
+            )
+            rows.append(f"| {peer} at {other:g} s | {len(results)} | {_num(mine)} | {_num(theirs)} | "
+                        f"{t['win']} | {t['tie']} | {t['loss']} | {_num(t['mean_d'], 4)} | {interval} |")
+    if not rows:
+        return []
+    head = [f"## {ours} at {budget:g} s against the peers at other budgets", "",
+            f"| vs | datasets | {ours} mean | peer mean | wins | ties | losses | mean d | 95 % interval |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    return head + rows + [""]
+
+
 def framework_row(records: Records, name: str, budget: float) -> str:
     runs = records.runs(name, budget)
     fit_ratio = [r["fit_seconds"] / r["budget"] for r in runs if r.get("fit_seconds") is not None]
@@ -162,7 +188,8 @@ def _failures(records: Records) -> list[str]:
 
 def suite_markdown(files: RunFiles, budget: float, variant: str | None, command: str, environment: str) -> str:
     """The summary at one budget, with ``automl`` (or ``automl@variant``) as the one compared."""
-    raw = [r for r in files.records() if r["framework"] in BUDGET_FREE or r["budget"] == budget]
+    every = files.records()
+    raw = [r for r in every if r["framework"] in BUDGET_FREE or r["budget"] == budget]
     records = Records(raw)
     ours = f"automl@{variant}" if variant else "automl"
     names = _names(records, ours)
@@ -171,7 +198,7 @@ def suite_markdown(files: RunFiles, budget: float, variant: str | None, command:
         return "\n".join(lines + ["No runs recorded yet."])
     lines += _scores(records, names, budget) + _normalized(records, names, budget)
     if ours in records.names:
-        lines += _versus(records, ours, names, budget)
+        lines += _versus(records, ours, names, budget) + _versus_other_budgets(Records(every), ours, budget)
     lines += _per_framework(records, names, budget) + _prediction_ratios(records, ours, names, budget)
     if ours in records.names:
         lines += _saved(records, ours, budget)

@@ -175,3 +175,22 @@ def test_bootstrap_interval_is_seeded_and_covers_the_mean(records_module):
     assert first == records_module.bootstrap_interval(values)
     assert first[0] < statistics.fmean(values) < first[1]
     assert records_module.bootstrap_interval([0.02] * 5) == pytest.approx((0.02, 0.02))
+
+
+def test_a_short_run_is_compared_with_the_peers_longer_runs(records_module, tmp_path):
+    """automl at 15 s against FLAML at 15 s in the main table, and against FLAML at 60 s in its own."""
+    from benchmarks._summary import suite_markdown
+
+    files = records_module.RunFiles(tmp_path)
+    for seed in (0, 1, 2):
+        for dataset in "ab":
+            for framework, score, budget in (("rf", 0.8, 60.0), ("const", 0.5, 60.0), ("automl", 0.83, 15.0),
+                                             ("flaml", 0.8, 15.0), ("flaml", 0.86, 60.0)):
+                files.append(_record(dataset, framework, seed, score) | {"budget": budget})
+    markdown = suite_markdown(files, 15.0, None, "cmd", "env")
+    assert table(markdown, "automl against each framework")["flaml"]["wins"] == "2"
+    longer = table(markdown, "automl at 15 s against the peers at other budgets")
+    assert set(longer) == {"flaml at 60 s"}
+    row = longer["flaml at 60 s"]
+    assert (row["datasets"], row["losses"], row["automl mean"], row["peer mean"]) == ("2", "2", "1.100", "1.200")
+    assert float(row["mean d"]) == pytest.approx(-0.1)
