@@ -10,6 +10,8 @@ Optuna's LightGBM tuner): leaves, learning rate, leaf size, column and row subsa
 
 from __future__ import annotations
 
+import warnings
+
 from automl.plugins._boosting import (
     EARLY_STOPPING_ROUNDS,
     MIN_ROWS_FOR_EARLY_STOPPING,
@@ -99,7 +101,12 @@ class EarlyStoppedLGBM(EarlyStoppedBoosting):
             X, X_valid, y, y_valid = held_out
             fit_params["eval_set"] = [(X_valid, y_valid)]
             callbacks.append(early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False))
-        model.fit(X, y, callbacks=callbacks, **fit_params)
+        with warnings.catch_warnings():
+            # LightGBM 4.7 deprecates eval_set for eval_X / eval_y, but its classifier does not
+            # label-encode eval_y (lightgbm-org/LightGBM#7400): early stopping would score the
+            # held-out rows against the wrong labels. eval_set stays until that is fixed.
+            warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated", category=FutureWarning)
+            model.fit(X, y, callbacks=callbacks, **fit_params)
 
 
 @automl.hookimpl

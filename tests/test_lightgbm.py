@@ -4,7 +4,9 @@ scikit-learn's estimator checks, and fit_best tuning it on real data."""
 import subprocess
 import sys
 import time
+import warnings
 
+import numpy as np
 import optuna
 import pytest
 from lightgbm import LGBMClassifier, LGBMRegressor
@@ -53,6 +55,17 @@ def test_boosting_stops_early_on_the_held_out_rows():
     assert model.score(X, y) > 0.95
     again = EarlyStoppedLGBM(LGBMClassifier(n_estimators=5000, learning_rate=0.3, verbose=-1, random_state=0)).fit(X, y)
     assert (again.predict_proba(X) == model.predict_proba(X)).all(), "the held-out rows are seeded"
+
+
+def test_early_stopping_scores_string_labels_without_lightgbms_deprecation_warning():
+    X, y = load_breast_cancer(return_X_y=True)
+    labels = np.array(["benign", "malignant"])[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # LightGBM 4.7's note on eval_set is one
+        model = EarlyStoppedLGBM(LGBMClassifier(n_estimators=5000, learning_rate=0.3, verbose=-1, random_state=0))
+        model.fit(X, labels)
+    assert model.n_estimators_ < 5000 and model.score(X, labels) > 0.95
+    assert list(model.classes_) == ["benign", "malignant"]
 
 
 def test_a_small_table_boosts_every_round_and_a_rare_class_is_not_split():
