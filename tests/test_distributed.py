@@ -97,7 +97,7 @@ def _wait_for_run(url: str, name: str, process, timeout=60.0) -> None:
 def test_coordinator_and_two_workers_one_killed_mid_trial(database, cancer_csv, tmp_path):
     name, models, run = "killed-worker", ["logistic_regression", "random_forest"], tmp_path / "run"
     coordinator = _start("fit", str(cancer_csv), "--target", "diagnosis", "--models", ",".join(models),
-                         "--time-budget", "40", "--storage", database, "--study", name, "--path", str(run),
+                         "--time-budget", "60", "--storage", database, "--study", name, "--path", str(run),
                          "--no-ensemble",  # the search's whole budget goes to trials: the victim gets two
                          "--no-portfolio")  # TPE's draws, not the portfolio's run of sub-second LR entries
     _wait_for_run(database, name, coordinator)
