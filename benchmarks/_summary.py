@@ -102,10 +102,9 @@ def _versus_other_budgets(records: Records, ours: str, budget: float) -> list[st
                 continue
             t = tally(results)
             interval = f"{t['interval'][0]:+.3f} to {t['interval'][1]:+.3f}" if t["interval"] else "–"
-            mine = statistics.fmean(m for r in results if (m := records.dataset_mean(r.dataset, ours, budget)) is not None)
-            theirs = statistics.fmean(
-                m for r in results if (m := records.dataset_mean(r.dataset, peer, other)) is not None
-            )
+            # a duel exists only where both have scores, so neither mean is None
+            mine = statistics.fmean(records.dataset_mean(r.dataset, ours, budget) for r in results)
+            theirs = statistics.fmean(records.dataset_mean(r.dataset, peer, other) for r in results)
             rows.append(f"| {peer} at {other:g} s | {len(results)} | {_num(mine)} | {_num(theirs)} | "
                         f"{t['win']} | {t['tie']} | {t['loss']} | {_num(t['mean_d'], 4)} | {interval} |")
     if not rows:
