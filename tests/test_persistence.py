@@ -1,6 +1,7 @@
 """The run directory: checksums catch corruption; loading gives the same model."""
 
 import copy
+import hashlib
 import json
 import shutil
 
@@ -34,6 +35,23 @@ def test_load_gives_identical_predictions(run):
     np.testing.assert_allclose(loaded.predict(X), result.predict(X), rtol=1e-12)
     assert loaded.params == result.params
     assert loaded.manifest["artifacts"] == result.manifest["artifacts"]
+
+
+def test_the_model_file_is_compressed_and_loads_like_the_plain_pickle(run, tmp_path):
+    import joblib
+
+    result, X = run
+    saved = (result.path / "model.joblib").read_bytes()
+    assert saved[:1] == b"x", "zlib's header: joblib compressed it"
+    plain = tmp_path / "plain.joblib"
+    joblib.dump(automl.load(result.path).model, plain)  # as versions before compression wrote it
+    assert len(saved) < plain.stat().st_size / 2, "a forest's node arrays compress several times"
+    old_style = shutil.copytree(result.path, tmp_path / "old-style")
+    shutil.copy(plain, old_style / "model.joblib")
+    manifest = json.loads((old_style / "manifest.json").read_text())
+    manifest["artifacts"]["model.joblib"]["sha256"] = hashlib.sha256(plain.read_bytes()).hexdigest()
+    (old_style / "manifest.json").write_text(json.dumps(manifest))
+    np.testing.assert_allclose(automl.load(old_style).predict(X), result.predict(X), rtol=1e-12)
 
 
 def test_truncated_model_file_is_named(run):

@@ -77,10 +77,10 @@ class Result:
         if self._model_bytes is None:
             import io
 
-            import joblib
+            from .model_file import dump_model
 
             buffer = io.BytesIO()
-            joblib.dump(self._model, buffer)
+            dump_model(self._model, buffer)
             self._model_bytes = buffer.getvalue()
         return self._model_bytes
 
