@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import automl
 from automl._plugins import collect_models, get_plugin_manager
+from automl.plugins._anytime import PARALLEL_PREDICT_ROWS, prediction_threads
 from automl.plugins.lightgbm_boost import DEFAULT_PARAMS, MIN_ROWS_FOR_EARLY_STOPPING, EarlyStoppedLGBM
 
 SPEC = collect_models(get_plugin_manager())["lightgbm"].spec
@@ -86,6 +87,18 @@ def test_the_time_limit_ends_boosting_and_keeps_the_trees():
     model.fit(X, y)
     assert time.monotonic() - started < 5 and 0 < model.n_estimators_ < 100_000
     assert model.score(X, y) > 0.3
+
+
+def test_a_model_fitted_on_one_thread_predicts_many_rows_on_every_core_and_the_same_numbers():
+    # a small table fits on one thread (ROWS_PER_THREAD), but a batch of predictions is parallel
+    X, y = load_iris(return_X_y=True)
+    model = EarlyStoppedLGBM(LGBMClassifier(n_estimators=30, n_jobs=1, verbose=-1, random_state=0)).fit(X, y)
+    batch = np.tile(X, (2, 1))
+    predictor = model._predictor(batch)
+    assert predictor.n_jobs == prediction_threads(len(batch)) and predictor.booster_ is model.estimator_.booster_
+    assert model._predictor(X[:PARALLEL_PREDICT_ROWS - 1]) is model.estimator_
+    assert model.estimator_.n_jobs == 1
+    np.testing.assert_array_equal(model.predict_proba(batch), model.estimator_.predict_proba(batch))
 
 
 def test_listing_models_does_not_import_lightgbm():

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import automl
 from automl._plugins import collect_models, get_plugin_manager
-from automl.plugins._anytime import TimeLimitedBoosting, TimeLimitedEnsemble
+from automl.plugins._anytime import PARALLEL_PREDICT_ROWS, TimeLimitedBoosting, TimeLimitedEnsemble, prediction_threads
 
 MODELS = ["extra_trees", "hist_gradient_boosting"]
 SPECS = {name: model.spec for name, model in collect_models(get_plugin_manager()).items() if name in MODELS}
@@ -139,12 +139,37 @@ def test_fit_best_tunes_both_on_real_data(load, task, floor):
     assert len(result.predict(X.iloc[:10])) == 10
 
 
-def test_a_forest_predicts_a_few_rows_in_one_thread_and_the_same_numbers():
+def test_a_forest_predicts_a_few_rows_in_one_thread_and_many_on_every_core():
     X, y = load_breast_cancer(return_X_y=True)
-    forest = TimeLimitedEnsemble(ExtraTreesClassifier(n_estimators=40, n_jobs=2, random_state=0)).fit(X, y)
-    few = forest._predictor(X[:10])
-    assert few is not forest.estimator_ and few.n_jobs == 1 and few.estimators_ is forest.estimator_.estimators_
-    many = np.tile(X, (8, 1))  # 4,552 rows: the model's own 2 threads
-    assert forest.estimator_.n_jobs == 2 and forest._predictor(many) is forest.estimator_
-    threaded = forest.estimator_.predict_proba(X[:10])
-    np.testing.assert_allclose(forest.predict_proba(X[:10]), threaded, rtol=0, atol=1e-12)
+    forest = TimeLimitedEnsemble(ExtraTreesClassifier(n_estimators=40, n_jobs=1, random_state=0)).fit(X, y)
+    few = X[: PARALLEL_PREDICT_ROWS - 1]
+    assert forest._predictor(few) is forest.estimator_, "one thread: the fitted model itself"
+    cores = prediction_threads(len(X))
+    many = forest._predictor(X)
+    assert many.n_jobs == cores and many.estimators_ is forest.estimator_.estimators_
+    assert forest.estimator_.n_jobs == 1, "a copy: requests served side by side never see each other's threads"
+
+
+@pytest.mark.parametrize("rows", [1, PARALLEL_PREDICT_ROWS, 2000])
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_a_forests_own_prediction_is_scikit_learns_in_the_same_order_on_any_threads(task, rows):
+    # the wrapper averages the trees on threads of its own, not through joblib's pool
+    load = load_iris if task == "multiclass" else load_diabetes
+    X, y = load(return_X_y=True)
+    X = np.tile(X, (int(np.ceil(rows / len(X))), 1))[:rows]
+    cls = ExtraTreesClassifier if task == "multiclass" else ExtraTreesRegressor
+    forest = TimeLimitedEnsemble(cls(n_estimators=30, n_jobs=2, random_state=0)).fit(*load(return_X_y=True))
+    sklearn_forest = forest.estimator_
+    np.testing.assert_allclose(forest.predict(X), sklearn_forest.predict(X), rtol=1e-12, atol=1e-12)
+    if task == "multiclass":
+        np.testing.assert_allclose(forest.predict_proba(X), sklearn_forest.predict_proba(X), rtol=0, atol=1e-12)
+        assert forest.predict(X).dtype == sklearn_forest.predict(X).dtype
+    twice = [forest.predict(X) for _ in range(3)]
+    assert all(np.array_equal(twice[0], p) for p in twice), "the same numbers whatever thread ends first"
+
+
+def test_a_forest_predicts_with_scikit_learns_checks():
+    X, y = load_iris(return_X_y=True)
+    forest = TimeLimitedEnsemble(ExtraTreesClassifier(n_estimators=5, random_state=0)).fit(X, y)
+    with pytest.raises(ValueError, match="4 features"):
+        forest.predict(X[:, :3])
