@@ -188,14 +188,17 @@ class TimeLimitedBoosting(TimeLimitedEnsemble):
 
 
 def prediction_threads(rows: int) -> int:
-    """Threads a prediction of ``rows`` rows runs on: every core this process may use, from
-    ``PARALLEL_PREDICT_ROWS`` rows on, else one."""
+    """Threads a prediction of ``rows`` rows runs on: from ``PARALLEL_PREDICT_ROWS`` rows on,
+    every core this process may use (its CPU affinity), at most ``OMP_NUM_THREADS`` when that is
+    set (as in a trial process, where the workers share out the cores); else one."""
     if rows < PARALLEL_PREDICT_ROWS:
         return 1
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
 
 
 def _is_single_output_forest(model) -> bool:

@@ -139,7 +139,8 @@ def test_fit_best_tunes_both_on_real_data(load, task, floor):
     assert len(result.predict(X.iloc[:10])) == 10
 
 
-def test_a_forest_predicts_a_few_rows_in_one_thread_and_many_on_every_core():
+def test_a_forest_predicts_a_few_rows_in_one_thread_and_many_on_every_core(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     X, y = load_breast_cancer(return_X_y=True)
     forest = TimeLimitedEnsemble(ExtraTreesClassifier(n_estimators=40, n_jobs=1, random_state=0)).fit(X, y)
     few = X[: PARALLEL_PREDICT_ROWS - 1]
@@ -148,6 +149,8 @@ def test_a_forest_predicts_a_few_rows_in_one_thread_and_many_on_every_core():
     many = forest._predictor(X)
     assert many.n_jobs == cores and many.estimators_ is forest.estimator_.estimators_
     assert forest.estimator_.n_jobs == 1, "a copy: requests served side by side never see each other's threads"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as a trial process sets it for its share of the cores
+    assert prediction_threads(len(X)) == 1 and forest._predictor(X) is forest.estimator_
 
 
 @pytest.mark.parametrize("rows", [1, PARALLEL_PREDICT_ROWS, 2000])
