@@ -60,7 +60,12 @@ class TimeLimitedEnsemble(BaseEstimator):
         return len(model.estimators_)
 
     def _threads(self):
-        """The thread limits around the estimator's fit and predictions: none here."""
+        """The thread limits around the estimator's fit: none here."""
+        return contextlib.nullcontext()
+
+    def _prediction_threads(self, X):
+        """The thread limits around a prediction of ``X``: none here (``_predictor`` sets a
+        model's ``n_jobs``)."""
         return contextlib.nullcontext()
 
     def fit(self, X, y, **fit_params):
@@ -122,7 +127,7 @@ class TimeLimitedEnsemble(BaseEstimator):
                 return _forest_average(model, X, "predict", model.n_jobs)
             proba = _forest_average(model, X, "predict_proba", model.n_jobs)
             return model.classes_.take(np.argmax(proba, axis=1), axis=0)
-        with self._threads():
+        with self._prediction_threads(X):
             return model.predict(X)
 
     @available_if(lambda self: hasattr(self.estimator, "predict_proba"))  # classifiers only
@@ -130,7 +135,7 @@ class TimeLimitedEnsemble(BaseEstimator):
         model = self._predictor(X)
         if _is_single_output_forest(model):
             return _forest_average(model, X, "predict_proba", model.n_jobs)
-        with self._threads():
+        with self._prediction_threads(X):
             return model.predict_proba(X)
 
     def score(self, X, y, sample_weight=None):
@@ -163,9 +168,10 @@ class TimeLimitedBoosting(TimeLimitedEnsemble):
     :param estimator: an unfitted ``HistGradientBoostingClassifier`` or ``...Regressor``.
     :param max_seconds: time for ``fit``; None runs ``max_iter`` iterations (or until early
         stopping) in one go.
-    :param n_threads: OpenMP threads for ``fit`` and predictions, or None for as many as the
-        process allows. Boosting runs thousands of short parallel steps: on a small table, more
-        threads gain little, and on a busy machine each step waits for the slowest thread.
+    :param n_threads: OpenMP threads for ``fit``, or None for as many as the process allows.
+        Boosting runs thousands of short parallel steps: on a small table, more threads gain
+        little, and on a busy machine each step waits for the slowest thread. Predictions take
+        ``prediction_threads`` (one thread for a few rows, every core for a batch).
     """
 
     size_parameter = "max_iter"
@@ -185,6 +191,9 @@ class TimeLimitedBoosting(TimeLimitedEnsemble):
         if self.n_threads is None:
             return contextlib.nullcontext()
         return _openmp().limit(limits=self.n_threads, user_api="openmp")
+
+    def _prediction_threads(self, X):
+        return _openmp().limit(limits=prediction_threads(_num_samples(X)), user_api="openmp")
 
 
 def prediction_threads(rows: int) -> int:

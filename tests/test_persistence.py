@@ -54,6 +54,20 @@ def test_the_model_file_is_compressed_and_loads_like_the_plain_pickle(run, tmp_p
     np.testing.assert_allclose(automl.load(old_style).predict(X), result.predict(X), rtol=1e-12)
 
 
+def test_a_large_model_is_compressed_with_lz4_and_joblib_reads_it(run, monkeypatch):
+    import io
+
+    import joblib
+
+    from automl.store import model_file
+
+    result, X = run
+    monkeypatch.setattr(model_file, "ZLIB_UP_TO", 0)  # as for a pickle above 16 MB
+    packed = model_file.dump_model(result.model)
+    assert packed[:4] == b"\x04\x22\x4d\x18", "an LZ4 frame"
+    np.testing.assert_allclose(joblib.load(io.BytesIO(packed)).predict(X), result.predict(X), rtol=1e-12)
+
+
 def test_truncated_model_file_is_named(run):
     result, _ = run
     model = result.path / "model.joblib"

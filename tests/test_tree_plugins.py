@@ -171,6 +171,25 @@ def test_a_forests_own_prediction_is_scikit_learns_in_the_same_order_on_any_thre
     assert all(np.array_equal(twice[0], p) for p in twice), "the same numbers whatever thread ends first"
 
 
+def test_boosting_fitted_on_one_thread_predicts_a_batch_on_every_core(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    X, y = load_breast_cancer(return_X_y=True)
+    model = TimeLimitedBoosting(HistGradientBoostingClassifier(max_iter=10, random_state=0), n_threads=1).fit(X, y)
+    expected = model.estimator_.predict_proba(X)
+    seen, own = [], model.estimator_.predict_proba
+
+    def recording(rows):
+        seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"))
+        return own(rows)
+
+    monkeypatch.setattr(model.estimator_, "predict_proba", recording)
+    model.predict_proba(X[:10])
+    np.testing.assert_array_equal(model.predict_proba(X), expected)
+    assert seen == [1, prediction_threads(len(X))]
+
+
 def test_a_forest_predicts_with_scikit_learns_checks():
     X, y = load_iris(return_X_y=True)
     forest = TimeLimitedEnsemble(ExtraTreesClassifier(n_estimators=5, random_state=0)).fit(X, y)

@@ -66,9 +66,9 @@ class SearchStop:
     time to refit the best model, or the one being tried (which may become the best), and, with an
     ensemble, its likely members; a worker lost at the end must be replaced before the refit."""
 
-    def __init__(self, budget: Budget, searches: list, scale: float, n_refits: int, *, ensemble: bool, saving: bool):
+    def __init__(self, budget: Budget, searches: list, scale: float, n_refits: int, *, ensemble: bool):
         self.budget, self.searches, self.scale, self.n_refits = budget, searches, scale, n_refits
-        self.ensemble, self.saving = ensemble, saving
+        self.ensemble = ensemble
         self.runner = None  # the trial process that refits: the seconds it takes to start are kept too
 
     def __call__(self) -> float:
@@ -81,9 +81,10 @@ class SearchStop:
         # on a sample of a large table must not make the search stop at once
         budget = self.budget.time_budget
         refit = min(max(refit, MIN_REFIT_RESERVE), MAX_REFIT_SHARE * budget if budget else math.inf)
-        saving = SAVE_ALLOWANCE if self.saving else 0.0
+        # kept with save=False too: the model is compressed either way, and the refit and the
+        # ensemble measure their time by Budget.left, which always keeps it
         start = self.runner.start_seconds if self.runner is not None else 0.0
-        return self.budget.deadline - REFIT_MARGIN * refit - start - saving
+        return self.budget.deadline - REFIT_MARGIN * refit - start - SAVE_ALLOWANCE
 
 
 def ensemble_reserve(searches: list, scale: float) -> float:

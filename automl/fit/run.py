@@ -29,6 +29,7 @@ from ..search.studies import Starts, create_studies
 from ..search.trial import TrialSetup
 from ..search.trial_process import TrialProcess
 from ..store.ensemble import ENSEMBLE
+from ..store.model_file import compress_model
 from ..store.persist import library_versions, save_run
 from ..store.result import Result
 from .budget import Budget, SearchStop
@@ -120,7 +121,6 @@ class FitRun:
         n_refits = 2 if plan.test_rows is not None else 1
         self.stop_at = SearchStop(
             self.budget, self.searches, plan.refit_scale, n_refits, ensemble=self.pool is not None,
-            saving=place.directory is not None,
         )
         # one payload for every trial process; a large table is mapped from one file, not copied to each
         self.shared_data = SharedData(plan.payload(), {
@@ -239,7 +239,7 @@ class FitRun:
             leaderboard.loc[leaderboard["model"] == self.winner, "test_score"] = answer["test_score"]
         leaderboard = mark_saved(leaderboard, self.winner, self.refit_failures)
         result = Result(
-            model_bytes=answer["model"], model_name=self.winner, params=self.refitted.params, score=self.winner_score,
+            model_bytes=compress_model(answer["model"]), model_name=self.winner, params=self.refitted.params, score=self.winner_score,
             test_score=answer.get("test_score"), metric=self.metric, task=self.task, leaderboard=leaderboard,
             trials=self.trials, path=self.place.directory,
         )

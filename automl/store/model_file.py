@@ -1,24 +1,44 @@
-"""How a fitted model becomes the bytes of ``model.joblib``: joblib, compressed with zlib.
+"""How a fitted model becomes the bytes of ``model.joblib``: a joblib pickle, compressed.
 
-A forest's node arrays (child indices, sample counts, impurities, leaf values) compress well:
-saved runs of 40 to 84 MB (forests and boosted trees, 3,669 to 15,480 rows) became 9.6 to 13.7
-MB at level 3, and their loading took 0.2 to 0.3 s instead of 0.07 to 0.15 s (warm cache).
-``joblib.load`` tells a compressed file from a plain one, so runs saved uncompressed by earlier
-versions load as before.
+A forest's node arrays (child indices, sample counts, impurities, leaf values) compress well.
+The pickle is written plain (the refit's worker does that within the refit's time limit) and
+compressed afterwards, as joblib's own compressed files are (the stream compressed whole), so
+``joblib.load`` reads the result as it reads any compressed joblib file:
+
+- up to ``ZLIB_UP_TO`` bytes, zlib at level 3 (what joblib's ``compress=True`` means), the
+  smaller of the two;
+- above that, LZ4's fast mode, which keeps the time small on the largest models.
+
+Measured on saved ensembles of forests and boosted trees (3,669 to 15,480 rows): 84 MB became
+13.7 MB with zlib in 0.58 s, 21.4 MB with LZ4 in 0.13 s; loading took 0.30 and 0.16 s, against
+0.12 s plain. Runs saved uncompressed by earlier versions load as before.
 """
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+import io
+import zlib
+from typing import Any
 
-__all__ = ["MODEL_COMPRESSION", "dump_model"]
+__all__ = ["ZLIB_UP_TO", "compress_model", "dump_model"]
 
-#: joblib's ``compress`` argument for every saved model (what ``compress=True`` means).
-MODEL_COMPRESSION = ("zlib", 3)
+#: Plain pickles up to this size are compressed with zlib (about 0.1 s at most), larger with LZ4.
+ZLIB_UP_TO = 16_000_000
 
 
-def dump_model(model: Any, target: str | BinaryIO) -> None:
-    """Write ``model`` to ``target`` (a path or a binary file object) as a saved run holds it."""
+def compress_model(plain: bytes) -> bytes:
+    """``plain`` (an uncompressed joblib pickle) compressed as joblib reads it back."""
+    if len(plain) <= ZLIB_UP_TO:
+        return zlib.compress(plain, 3)  # joblib's zlib files: one zlib stream, header included
+    import lz4.frame
+
+    return lz4.frame.compress(plain, compression_level=0)  # joblib's lz4 files: one LZ4 frame
+
+
+def dump_model(model: Any) -> bytes:
+    """``model`` as a saved run's ``model.joblib`` holds it."""
     import joblib
 
-    joblib.dump(model, target, compress=MODEL_COMPRESSION)
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return compress_model(buffer.getvalue())

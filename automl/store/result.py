@@ -75,13 +75,9 @@ class Result:
     def model_bytes(self) -> bytes:
         """The fitted pipeline as joblib bytes (what ``model.joblib`` holds)."""
         if self._model_bytes is None:
-            import io
-
             from .model_file import dump_model
 
-            buffer = io.BytesIO()
-            dump_model(self._model, buffer)
-            self._model_bytes = buffer.getvalue()
+            self._model_bytes = dump_model(self._model)
         return self._model_bytes
 
     @property
