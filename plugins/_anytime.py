@@ -64,8 +64,8 @@ class TimeLimitedEnsemble(BaseEstimator):
         return contextlib.nullcontext()
 
     def _prediction_threads(self, X):
-        """The thread limits around a prediction of ``X``: none here (``_predictor`` sets a
-        model's ``n_jobs``)."""
+        """The thread limits around a prediction of ``X`` by a model other than a forest: none
+        here (``_predictor`` sets a model's ``n_jobs``)."""
         return contextlib.nullcontext()
 
     def fit(self, X, y, **fit_params):
@@ -110,8 +110,9 @@ class TimeLimitedEnsemble(BaseEstimator):
                 setattr(self, attribute, getattr(model, attribute))
 
     def _predictor(self, X):
-        """The fitted model, or a shallow copy of it with the threads ``X``'s rows call for (a
-        copy, so that requests served side by side never see each other's setting)."""
+        """The fitted model, or a shallow copy of it whose ``n_jobs`` is the threads ``X``'s rows
+        call for (a copy, so that requests served side by side never see each other's setting).
+        A forest does not need it: ``_forest_average`` takes its threads itself."""
         check_is_fitted(self, "estimator_")
         model = self.estimator_
         threads = prediction_threads(_num_samples(X))
@@ -121,20 +122,22 @@ class TimeLimitedEnsemble(BaseEstimator):
         return model
 
     def predict(self, X):
+        check_is_fitted(self, "estimator_")
+        forest = self.estimator_
+        if _is_single_output_forest(forest):
+            if not is_classifier(forest):
+                return _forest_average(forest, X, "predict")
+            return forest.classes_.take(np.argmax(_forest_average(forest, X, "predict_proba"), axis=1), axis=0)
         model = self._predictor(X)
-        if _is_single_output_forest(model):
-            if not is_classifier(model):
-                return _forest_average(model, X, "predict", model.n_jobs)
-            proba = _forest_average(model, X, "predict_proba", model.n_jobs)
-            return model.classes_.take(np.argmax(proba, axis=1), axis=0)
         with self._prediction_threads(X):
             return model.predict(X)
 
     @available_if(lambda self: hasattr(self.estimator, "predict_proba"))  # classifiers only
     def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        if _is_single_output_forest(self.estimator_):
+            return _forest_average(self.estimator_, X, "predict_proba")
         model = self._predictor(X)
-        if _is_single_output_forest(model):
-            return _forest_average(model, X, "predict_proba", model.n_jobs)
         with self._prediction_threads(X):
             return model.predict_proba(X)
 
@@ -211,13 +214,12 @@ def prediction_threads(rows: int) -> int:
 
 
 def _is_single_output_forest(model) -> bool:
-    # n_jobs: set by _predictor (a forest always has it)
-    return isinstance(model, BaseForest) and getattr(model, "n_outputs_", None) == 1 and model.n_jobs is not None
+    return isinstance(model, BaseForest) and getattr(model, "n_outputs_", None) == 1
 
 
-def _forest_average(forest, X, method: str, threads: int) -> np.ndarray:
+def _forest_average(forest, X, method: str) -> np.ndarray:
     """The mean of the forest's trees' ``method`` (``predict`` or ``predict_proba``) on ``X``, on
-    ``threads`` threads, each summing a contiguous share of the trees; the shares are
+    ``prediction_threads`` threads (whatever the forest's ``n_jobs``), each summing a contiguous share of the trees; the shares are
     added in order, so the result does not depend on the threads' timing.
 
     What scikit-learn's own forest prediction computes, without its joblib pool: on 2 cores that
@@ -226,7 +228,7 @@ def _forest_average(forest, X, method: str, threads: int) -> np.ndarray:
     """
     X = forest._validate_X_predict(X)  # scikit-learn's own checks and float32 conversion
     trees = forest.estimators_
-    shares = np.array_split(np.arange(len(trees)), min(max(1, threads), len(trees)))
+    shares = np.array_split(np.arange(len(trees)), min(prediction_threads(X.shape[0]), len(trees)))
 
     def share_sum(indices) -> np.ndarray:
         total = getattr(trees[indices[0]], method)(X, check_input=False).astype(np.float64)
