@@ -20,6 +20,8 @@ from sklearn.ensemble._forest import BaseForest
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from automl.plugins._compact_trees import PackedTrees
+
 __all__ = ["PARALLEL_PREDICT_ROWS", "TimeLimitedBoosting", "TimeLimitedEnsemble", "prediction_threads"]
 
 FIRST_STEP = 8
@@ -152,6 +154,14 @@ class TimeLimitedEnsemble(BaseEstimator):
         check_is_fitted(self, "estimator_")
         return self.estimator_.feature_importances_
 
+    def __getstate__(self):
+        # a forest's trees pickle in their compact form (a saved forest is 3 to 6 times smaller,
+        # with the same predictions); unpickling gives back scikit-learn's trees
+        state = dict(super().__getstate__())  # a copy: it can be the instance's own __dict__
+        if _is_forest_of_trees(state.get("estimator_")):
+            state["estimator_"] = _with_packed_trees(state["estimator_"])
+        return state
+
     def __sklearn_tags__(self):
         # a classifier when it wraps one, so scorers ask it for probabilities
         tags = self.estimator.__sklearn_tags__()
@@ -211,6 +221,17 @@ def prediction_threads(rows: int) -> int:
         cores = os.cpu_count() or 1
     limit = os.environ.get("OMP_NUM_THREADS", "")
     return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
+
+
+def _is_forest_of_trees(model) -> bool:
+    return isinstance(model, BaseForest) and PackedTrees.packable(getattr(model, "estimators_", []))
+
+
+def _with_packed_trees(forest):
+    """A shallow copy of ``forest`` whose ``estimators_`` pickle packed (``forest`` is untouched)."""
+    packed = copy.copy(forest)
+    packed.estimators_ = PackedTrees(forest.estimators_)
+    return packed
 
 
 def _is_single_output_forest(model) -> bool:

@@ -62,7 +62,7 @@ def test_a_large_model_is_compressed_with_lz4_and_joblib_reads_it(run, monkeypat
     from automl.store import model_file
 
     result, X = run
-    monkeypatch.setattr(model_file, "ZLIB_UP_TO", 0)  # as for a pickle above 16 MB
+    monkeypatch.setattr(model_file, "ZLIB_UP_TO", 0)  # as for a pickle above 48 MB
     packed = model_file.dump_model(result.model)
     assert packed[:4] == b"\x04\x22\x4d\x18", "an LZ4 frame"
     np.testing.assert_allclose(joblib.load(io.BytesIO(packed)).predict(X), result.predict(X), rtol=1e-12)
