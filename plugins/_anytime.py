@@ -240,8 +240,9 @@ def _is_single_output_forest(model) -> bool:
 
 def _forest_average(forest, X, method: str) -> np.ndarray:
     """The mean of the forest's trees' ``method`` (``predict`` or ``predict_proba``) on ``X``, on
-    ``prediction_threads`` threads (whatever the forest's ``n_jobs``), each summing a contiguous share of the trees; the shares are
-    added in order, so the result does not depend on the threads' timing.
+    ``prediction_threads`` threads (whatever the forest's ``n_jobs``), each summing a contiguous
+    share of the trees; the shares are added in order, so the result does not depend on the
+    threads' timing.
 
     What scikit-learn's own forest prediction computes, without its joblib pool: on 2 cores that
     pool's start and polling (10 ms sleeps) cost 13 ms for one row and 300 trees, three times

@@ -95,39 +95,37 @@ def pack_trees(trees: list[Tree]) -> dict:
     of the trees' 64-byte nodes: a large forest's nodes take more time to copy than to pack."""
     states = [tree.__getstate__() for tree in trees]
     depth_first = all(_is_depth_first(state["nodes"]) for state in states)
+    splits = [state["nodes"]["left_child"] != LEAF for state in states]
+    # a depth-first tree's splits get their counts, weights and values back from their leaves
+    kept = [~internal if depth_first else slice(None) for internal in splits]
 
-    def field(take):
-        return np.concatenate([take(state["nodes"], state["values"], state["nodes"]["left_child"] != LEAF) for state in states])
+    def field(name, rows=None):
+        """A node field of every tree, of the rows ``rows`` (per tree) picks, or of all."""
+        return np.concatenate([
+            state["nodes"][name] if rows is None else state["nodes"][name][picked]
+            for state, picked in zip(states, rows or states, strict=True)
+        ])
 
-    internal = field(lambda nodes, values, splits: splits)
     packed = {
         "max_depth": np.array([state["max_depth"] for state in states], dtype=np.int64),
         "node_count": np.array([state["node_count"] for state in states], dtype=np.int64),
     }
     if depth_first:
-        packed["internal"] = np.packbits(internal)
+        packed["internal"] = np.packbits(np.concatenate(splits))
     else:
-        packed["left"] = field(lambda nodes, values, splits: nodes["left_child"].astype(np.int32))
-        packed["right"] = field(lambda nodes, values, splits: nodes["right_child"].astype(np.int32))
+        packed["left"] = field("left_child").astype(np.int32)
+        packed["right"] = field("right_child").astype(np.int32)
     feature_type = np.int32 if trees[0].n_features > np.iinfo(np.int16).max else np.int16
-    packed["feature"] = field(lambda nodes, values, splits: nodes["feature"][splits].astype(feature_type))
-    packed["threshold"] = field(lambda nodes, values, splits: _round_down(nodes["threshold"][splits]))
-    packed["missing_go_to_left"] = np.packbits(field(lambda nodes, values, splits: nodes["missing_go_to_left"]))
-    packed["impurity"] = field(lambda nodes, values, splits: nodes["impurity"].astype(np.float32))
-    # a depth-first tree's splits get their counts, weights and values back from their leaves
-    if depth_first:
-        kept = field(lambda nodes, values, splits: ~splits)
-    else:
-        kept = np.ones(len(internal), dtype=bool)
-    samples = field(lambda nodes, values, splits: nodes["n_node_samples"])[kept]
+    packed["feature"] = field("feature", splits).astype(feature_type)
+    packed["threshold"] = _round_down(field("threshold", splits))
+    packed["missing_go_to_left"] = np.packbits(field("missing_go_to_left"))
+    packed["impurity"] = field("impurity").astype(np.float32)
+    samples = field("n_node_samples", kept)
     packed["n_node_samples"] = samples.astype(np.int32)
-    weights = field(lambda nodes, values, splits: nodes["weighted_n_node_samples"])[kept]
+    weights = field("weighted_n_node_samples", kept)
     if not np.array_equal(weights, samples):
         packed["weighted_n_node_samples"] = weights
-    if depth_first:
-        packed["values"] = field(lambda nodes, values, splits: values[~splits])
-    else:
-        packed["values"] = field(lambda nodes, values, splits: values)
+    packed["values"] = np.concatenate([state["values"][picked] for state, picked in zip(states, kept, strict=True)])
     return packed
 
 
