@@ -139,3 +139,66 @@ def test_ensemble_must_be_a_bool(tmp_path):
     with pytest.raises(automl.InputError, match="ensemble must be True or False, got 'yes'"):
         automl.fit_best(X, y, n_trials=1, time_budget=None, path=tmp_path / "run", ensemble="yes")
     assert not (tmp_path / "run").exists()
+
+
+def _mpg_members(X, y):
+    from sklearn.ensemble import ExtraTreesRegressor
+    from sklearn.linear_model import Ridge
+
+    from automl.data.preprocess import make_model_pipeline
+    from automl.data.schema import infer_schema
+
+    schema = infer_schema(X)
+    return [
+        make_model_pipeline(schema, "ordinal", ExtraTreesRegressor(n_estimators=20, random_state=0)),
+        make_model_pipeline(schema, "onehot", Ridge()),
+        make_model_pipeline(schema, "ordinal", ExtraTreesRegressor(n_estimators=20, random_state=1)),
+    ]
+
+
+def test_members_share_their_preprocessing_and_predict_as_on_their_own(monkeypatch):
+    import pickle
+
+    from automl.data.preprocess import TablePreprocessor
+    from automl.store.ensemble import make_ensemble
+
+    X = read_bundled("mpg")
+    y = X.pop("mpg").to_numpy()
+    X.loc[X.index[:7], "horsepower"] = np.nan  # a missing-value indicator in the fitted state
+    ensemble = make_ensemble("regression", _mpg_members(X, y), [0.5, 0.3, 0.2]).fit(X, y)
+    one_by_one = sum(w * e.predict(X) for e, w in zip(ensemble.estimators_, ensemble.weights))
+
+    calls = {"coerce": 0, "transform": 0}
+    for method, key in (("coerce_columns", "coerce"), ("transform_columns", "transform")):
+        own = getattr(TablePreprocessor, method)
+
+        def counted(self, *args, _own=own, _key=key, **kwargs):
+            calls[_key] += 1
+            return _own(self, *args, **kwargs)
+
+        monkeypatch.setattr(TablePreprocessor, method, counted)
+    for model in (ensemble, pickle.loads(pickle.dumps(ensemble))):  # and after a round trip
+        calls.update(coerce=0, transform=0)
+        np.testing.assert_allclose(model.predict(X), one_by_one, rtol=1e-12)
+        # one schema, two fitted preprocessings (ordinal for the trees, one-hot for the ridge)
+        assert calls == {"coerce": 1, "transform": 2}
+    assert "_shared_steps" not in pickle.loads(pickle.dumps(ensemble)).__dict__, "pickles stay as they were"
+
+    # a bad table still gets the preprocessor's own error
+    with pytest.raises(automl.InputError, match="missing column"):
+        ensemble.predict(X.drop(columns=["horsepower"]))
+
+
+def test_members_fitted_on_other_rows_do_not_share_a_transform():
+    from automl.store.ensemble import make_ensemble
+
+    X = read_bundled("mpg")
+    y = X.pop("mpg").to_numpy()
+    ensemble = make_ensemble("regression", _mpg_members(X, y)[:1], [1.0]).fit(X, y)
+    other = make_ensemble("regression", _mpg_members(X, y)[2:], [1.0]).fit(X.iloc[:200], y[:200])
+    # an ensemble whose members saw different rows: same schema, different medians and levels
+    ensemble.estimators_ = [ensemble.estimators_[0], other.estimators_[0]]
+    ensemble.weights = [0.5, 0.5]
+    expected = 0.5 * ensemble.estimators_[0].predict(X) + 0.5 * ensemble.estimators_[1].predict(X)
+    np.testing.assert_allclose(ensemble.predict(X), expected, rtol=1e-12)
+    assert len({steps[3] for steps in ensemble._shared_steps}) == 2

@@ -56,7 +56,7 @@ class CompiledTransform:
     n_outputs: int
 
     def transform(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """The columns as ``TablePreprocessor._coerce_columns`` gives them, transformed."""
+        """The columns as ``TablePreprocessor.coerce_columns`` gives them, transformed."""
         parts = []
         if self.numeric:
             block = np.column_stack([columns[n] for n in self.numeric]).astype(float)

@@ -16,7 +16,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .compiled import compile_transform
 from .schema import Column
@@ -95,11 +95,17 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "transformer_")
+        return self.transform_columns(self.coerce_columns(X), rows=_num_samples(X))
+
+    def transform_columns(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        """The second half of ``transform``: impute, encode and scale what ``coerce_columns``
+        gave for a table of ``rows`` rows."""
+        check_is_fitted(self, "transformer_")
         if "_compiled" not in self.__dict__:  # read off the fitted parts once (also after unpickling)
             self._compiled = compile_transform(self.transformer_)
         if self._compiled is not None:  # the same numbers, in a fraction of the time per call
-            return self._compiled.transform(self._coerce_columns(X))
-        return self.transformer_.transform(self._coerce(X))
+            return self._compiled.transform(columns)
+        return self.transformer_.transform(pd.DataFrame(columns, index=range(rows), copy=False))
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -118,12 +124,12 @@ class TablePreprocessor(TransformerMixin, BaseEstimator):
 
     def _coerce(self, X) -> pd.DataFrame:
         """The schema's columns, by name, as float (numeric/datetime) or str (categorical)."""
-        out = self._coerce_columns(X)
-        rows = len(next(iter(out.values()))) if out else len(X)
-        return pd.DataFrame(out, index=range(rows), copy=False)
+        return pd.DataFrame(self.coerce_columns(X), index=range(_num_samples(X)), copy=False)
 
-    def _coerce_columns(self, X) -> dict[str, np.ndarray]:
-        """What ``_coerce`` holds, as arrays by output column name, in output order."""
+    def coerce_columns(self, X) -> dict[str, np.ndarray]:
+        """What ``_coerce`` holds, as arrays by output column name, in output order: the first
+        half of ``transform``. It depends on ``columns`` alone, so preprocessors fitted on the
+        same schema (an ensemble's members) can share it."""
         names = [c.name for c in self.columns]
         if not isinstance(X, pd.DataFrame):
             array = np.asarray(X, dtype=object)
