@@ -10,6 +10,7 @@ import copy
 import functools
 import math
 import os
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +30,12 @@ FIRST_STEP = 8
 #: trees can take longer than the whole time limit, and only a batch's end can stop the fit.
 LARGE_TABLE_ROWS = 50_000
 #: From this many rows on, a prediction runs on every core the process may use; below, in one
-#: thread, where starting threads costs more than they save. Measured with 300 extra trees, 20
-#: features, 3 classes, 2 cores: 10 rows 9.1 ms in one thread against 12.5 ms in two; 100 rows
-#: 24.8 against 19.0 ms; 1,351 rows 95 against 52 ms.
-PARALLEL_PREDICT_ROWS = 100
+#: thread, where handing work to threads costs more than they save. A saved ensemble's members
+#: take turns, and each library's idle threads spin a while and hold cores the next one needs:
+#: on 2 cores, mpg's six-member ensemble predicted 100 rows in 12.6 ms in one thread against
+#: 16.1 in two; from 250 to 1,351 rows (five suite ensembles) two threads were as fast or faster
+#: (phoneme's 1,351 rows: 27 against 37 ms).
+PARALLEL_PREDICT_ROWS = 300
 
 
 class TimeLimitedEnsemble(BaseEstimator):
@@ -261,16 +264,47 @@ def _forest_average(forest, X, method: str) -> np.ndarray:
             total += trees[i].predict(X)
         return total
 
-    if len(shares) == 1:
-        sums = [share_sum(shares[0])]
-    else:  # a tree's prediction releases the GIL
-        with ThreadPoolExecutor(len(shares)) as pool:
-            sums = list(pool.map(share_sum, shares))
+    # a tree's prediction releases the GIL: the other shares run in the pool meanwhile
+    pool = _prediction_pool(len(shares) - 1) if len(shares) > 1 else None
+    others = [pool.submit(share_sum, share) for share in shares[1:]]
+    sums = [share_sum(shares[0])] + [future.result() for future in others]
     total = sums[0]
     for part in sums[1:]:
         total += part
     total /= len(trees)
     return total[:, 0] if method == "predict" else total
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
+
+
+def _prediction_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of forest-prediction threads (the calling thread sums the first share
+    itself), with at least ``workers`` threads.
+
+    Kept between predictions: starting the threads of a new pool for every call cost 1 to 3 ms,
+    as much as a small forest's whole prediction of 100 rows. Its idle threads wait on a queue
+    (no CPU) and end with the process. Requests served side by side share it: their shares
+    queue, and each call still adds up its own shares in order.
+    """
+    global _pool, _pool_workers
+    with _pool_lock:
+        if _pool is None or _pool_workers < workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)  # its running shares finish; new ones go to the new pool
+            _pool, _pool_workers = ThreadPoolExecutor(workers, thread_name_prefix="automl-predict"), workers
+        return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    # a forked child has none of the parent's threads: its pool object would wait for ever
+    global _pool, _pool_workers, _pool_lock
+    _pool, _pool_workers, _pool_lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 @functools.cache

@@ -12,6 +12,12 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from automl.plugins._anytime import prediction_threads
 from automl.plugins._boosting import (
     EARLY_STOPPING_ROUNDS,
     MIN_ROWS_FOR_EARLY_STOPPING,
@@ -92,6 +98,40 @@ class EarlyStoppedLGBM(EarlyStoppedBoosting):
     @staticmethod
     def _grown(model) -> int:
         return model.best_iteration_ or model.n_estimators_
+
+    def predict(self, X):
+        values = self._booster_values(X)
+        if values is None:
+            return super().predict(X)
+        if not is_classifier(self.estimator_):
+            return values
+        return self.classes_.take(np.argmax(self._probabilities(values), axis=1), axis=0)
+
+    @available_if(lambda self: is_classifier(self.estimator))
+    def predict_proba(self, X):
+        values = self._booster_values(X)
+        return super().predict_proba(X) if values is None else self._probabilities(values)
+
+    def _booster_values(self, X):
+        """The booster's own prediction of ``X`` (a regression's values, a binary model's
+        positive-class probability, a multiclass model's probabilities), on ``prediction_threads``
+        threads; None when ``X`` is not a 2-D float array of the fitted width (the wrapper then
+        checks and converts it, and raises what it raises).
+
+        The same numbers as the scikit-learn wrapper's prediction, which calls the same booster
+        (with its best iteration), without the wrapper's input checks and parameter copies: on
+        100 rows those are 0.4 to 2 ms, a fifth to a half of the whole prediction.
+        """
+        check_is_fitted(self, "estimator_")
+        if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f"):
+            return None
+        if X.shape[1] != self.estimator_.n_features_in_ or X.shape[0] == 0:
+            return None
+        return self.estimator_.booster_.predict(X, num_threads=prediction_threads(X.shape[0]))
+
+    @staticmethod
+    def _probabilities(values: np.ndarray) -> np.ndarray:
+        return values if values.ndim == 2 else np.column_stack((1.0 - values, values))
 
     def _boost(self, model, X, y, *, held_out, deadline, **fit_params) -> None:
         from lightgbm import early_stopping

@@ -202,3 +202,37 @@ def test_members_fitted_on_other_rows_do_not_share_a_transform():
     expected = 0.5 * ensemble.estimators_[0].predict(X) + 0.5 * ensemble.estimators_[1].predict(X)
     np.testing.assert_allclose(ensemble.predict(X), expected, rtol=1e-12)
     assert len({steps[3] for steps in ensemble._shared_steps}) == 2
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_members_predict_with_one_blas_thread_and_the_callers_setting_comes_back(task, monkeypatch):
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from automl.data.preprocess import make_model_pipeline
+    from automl.data.schema import infer_schema
+    from automl.store.ensemble import make_ensemble
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    linear = (lambda: Ridge()) if task == "regression" else (lambda: LogisticRegression(max_iter=500))
+    members = [make_model_pipeline(infer_schema(X), "onehot", linear()) for _ in range(2)]
+    ensemble = make_ensemble(task, members, [0.5, 0.5]).fit(X, y)
+    method = "predict" if task == "regression" else "predict_proba"
+    expected = sum(0.5 * getattr(member, method)(X) for member in ensemble.estimators_)
+
+    def blas_threads():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen, model = [], ensemble.estimators_[0].named_steps["model"]
+    own = getattr(model, method)
+
+    def recording(Z):
+        seen.append(set(blas_threads().values()))
+        return own(Z)
+
+    monkeypatch.setattr(model, method, recording)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        np.testing.assert_allclose(getattr(ensemble, method)(X), expected, rtol=1e-12)
+        assert seen == [{1}], "the members ran with one BLAS thread"
+        assert blas_threads() == before, "the caller's BLAS threads are given back"

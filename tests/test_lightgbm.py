@@ -101,6 +101,30 @@ def test_a_model_fitted_on_one_thread_predicts_many_rows_on_every_core_and_the_s
     np.testing.assert_array_equal(model.predict_proba(batch), model.estimator_.predict_proba(batch))
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_it_predicts_through_its_booster_with_the_wrappers_numbers_and_checks(task):
+    import pandas as pd
+
+    load = {"binary": load_breast_cancer, "multiclass": load_iris, "regression": load_diabetes}[task]
+    X, y = load(return_X_y=True)
+    if task != "regression":
+        y = np.array(["a", "b", "c"])[y]  # labels the booster never sees: the wrapper decodes them
+    cls = LGBMRegressor if task == "regression" else LGBMClassifier
+    model = EarlyStoppedLGBM(cls(n_estimators=5000, learning_rate=0.3, verbose=-1, random_state=0)).fit(X, y)
+    wrapper = model.estimator_
+    for rows in (X[:1], X[:PARALLEL_PREDICT_ROWS - 1], X, X.astype(np.float32)):
+        assert model._booster_values(rows) is not None, "a float array goes to the booster itself"
+        np.testing.assert_array_equal(model.predict(rows), wrapper.predict(rows))
+        if task != "regression":
+            np.testing.assert_array_equal(model.predict_proba(rows), wrapper.predict_proba(rows))
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    assert model._booster_values(frame) is None and model._booster_values(X.astype(int)) is None
+    np.testing.assert_array_equal(model.predict(X.astype(int)), wrapper.predict(X.astype(int)))
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:, :3])  # the wrapper's own check
+    assert hasattr(model, "predict_proba") == (task != "regression")
+
+
 def test_listing_models_does_not_import_lightgbm():
     code = "import sys, automl; automl.list_models(); print('lightgbm' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

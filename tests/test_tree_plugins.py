@@ -171,6 +171,27 @@ def test_a_forests_own_prediction_is_scikit_learns_in_the_same_order_on_any_thre
     assert all(np.array_equal(twice[0], p) for p in twice), "the same numbers whatever thread ends first"
 
 
+def test_a_forest_keeps_its_prediction_threads_between_calls_and_a_forked_child_predicts(monkeypatch):
+    import multiprocessing
+    import threading
+
+    from automl.plugins import _anytime
+
+    monkeypatch.setattr(_anytime, "prediction_threads", lambda rows: 3)  # two pool threads on any machine
+    X, y = load_iris(return_X_y=True)
+    forest = TimeLimitedEnsemble(ExtraTreesClassifier(n_estimators=30, random_state=0)).fit(X, y)
+    expected = forest.estimator_.predict_proba(X)
+    np.testing.assert_allclose(forest.predict_proba(X), expected, rtol=0, atol=1e-12)
+    pool = _anytime._pool
+    for _ in range(3):
+        np.testing.assert_allclose(forest.predict_proba(X), expected, rtol=0, atol=1e-12)
+    assert _anytime._pool is pool, "one pool for every call"
+    assert sum(t.name.startswith("automl-predict") for t in threading.enumerate()) <= 2
+    # a child forked with the pool's threads running has none of them: it starts its own pool
+    with multiprocessing.get_context("fork").Pool(1) as child:
+        np.testing.assert_allclose(child.apply(forest.predict_proba, (X,)), expected, rtol=0, atol=1e-12)
+
+
 def test_boosting_fitted_on_one_thread_predicts_a_batch_on_every_core(monkeypatch):
     from threadpoolctl import threadpool_info
 
