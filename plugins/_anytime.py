@@ -265,9 +265,9 @@ def _forest_average(forest, X, method: str) -> np.ndarray:
         return total
 
     # a tree's prediction releases the GIL: the other shares run in the pool meanwhile
-    pool = _prediction_pool(len(shares) - 1) if len(shares) > 1 else None
-    others = [pool.submit(share_sum, share) for share in shares[1:]]
-    sums = [share_sum(shares[0])] + [future.result() for future in others]
+    first, rest = shares[0], shares[1:]
+    others = [_prediction_pool(len(rest)).submit(share_sum, share) for share in rest] if rest else []
+    sums = [share_sum(first)] + [future.result() for future in others]
     total = sums[0]
     for part in sums[1:]:
         total += part

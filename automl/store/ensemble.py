@@ -122,8 +122,9 @@ def _one_blas_thread():
 
     Members take turns: after a BLAS product, OpenBLAS's idle threads keep spinning for a while,
     and the next member's OpenMP threads (boosting, forests) wait for cores they hold. On 2 cores,
-    vehicle's ensemble (two logistic regressions, two histogram boostings; 212 rows) predicted in
-    20 ms with one BLAS thread, 40 to 48 ms with two; no other suite ensemble was slower.
+    vehicle's ensemble (a logistic regression, a Keras network's NumPy form, two histogram
+    boostings; 212 rows) predicted in 20 ms with one BLAS thread, 40 to 48 ms with two; no other
+    suite ensemble was slower.
     """
     return _blas().limit(limits=1)
 
