@@ -77,3 +77,23 @@ def test_the_numpy_form_is_not_pickled_and_is_rebuilt_after_loading():
     np.testing.assert_array_equal(restored.transform(train), expected)
     refit = preprocessor.fit(_awkward(500, 3))  # a refit forgets the old form
     assert "_compiled" not in vars(refit)
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(["t", "f", None, "t", np.nan]),  # text with missing values (object)
+    pd.Series(["t", "f", None, "t"], dtype="str"),  # pandas' text type
+    pd.Series([1.0, 2.5, np.nan, 1.0, -0.0, np.inf]),  # numbers as levels: 1.0 reads "1"
+    pd.Series([3, 1, 3, 7], dtype="int64"),
+    pd.Series([1, 1.0, True, "1", None], dtype=object),  # mixed: True stays apart from 1
+    pd.Series(pd.Categorical(["x", "y", None, "x"])),
+    pd.Series([1, None, 3], dtype="Int64"),
+], ids=["object", "str", "float", "int", "mixed", "categorical", "nullable"])
+def test_categorical_levels_read_as_value_by_value(column):
+    """The column-at-once conversion of a categorical column gives what converting each value with
+    ``level_text`` gives (missing values as ``MISSING_CATEGORY``)."""
+    from automl.data.preprocess import MISSING_CATEGORY, _category_text, level_text
+
+    expected = [MISSING_CATEGORY if pd.isna(v) else level_text(v) for v in column.to_numpy(dtype=object, na_value=None)]
+    got = _category_text(column)
+    assert got.dtype == object and list(got) == expected
+    assert all(type(v) is str for v in got)

@@ -219,11 +219,7 @@ def _is_plain_number(series: pd.Series) -> bool:
 
 def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
     if col.kind == "categorical":
-        values = series.to_numpy(dtype=object, na_value=None)
-        missing = pd.isna(values)
-        text = np.array([level_text(v) for v in values], dtype=object)
-        text[missing] = MISSING_CATEGORY
-        return text
+        return _category_text(series)
     if col.dtype.startswith("timedelta"):
         try:
             return pd.to_timedelta(series).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
@@ -249,6 +245,28 @@ def _coerce_column(series: pd.Series, col: Column) -> pd.Series | np.ndarray:
         ) from None
     values[~np.isfinite(values)] = np.nan  # inf carries no usable magnitude: treat as missing
     return values
+
+
+def _category_text(series: pd.Series) -> np.ndarray:
+    """A categorical column's levels as ``level_text`` gives them, ``MISSING_CATEGORY`` where missing.
+
+    A column of text (the usual case) is taken as it is, and a column of plain numbers converts
+    each distinct value once: converting value by value costs about 0.25 µs a value, most of the
+    preprocessing a prediction does on a table of many categorical columns. Anything else (mixed
+    types, booleans, nullable numbers) goes value by value, where 1, 1.0 and True stay apart.
+    """
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf":
+        codes, uniques = pd.factorize(series.to_numpy())
+        text = np.array([level_text(u) for u in uniques] + [MISSING_CATEGORY], dtype=object)
+        return text[codes]  # code -1, a missing value: the last entry
+    values = series.to_numpy(dtype=object, na_value=None)
+    missing = pd.isna(values)
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":  # every level is text already
+        text = values.copy()  # never the series' own array
+    else:
+        text = np.array([level_text(v) for v in values], dtype=object)
+    text[missing] = MISSING_CATEGORY
+    return text
 
 
 def level_text(value) -> str:
