@@ -236,3 +236,68 @@ def test_members_predict_with_one_blas_thread_and_the_callers_setting_comes_back
         np.testing.assert_allclose(getattr(ensemble, method)(X), expected, rtol=1e-12)
         assert seen == [{1}], "the members ran with one BLAS thread"
         assert blas_threads() == before, "the caller's BLAS threads are given back"
+
+
+def _wine_ensemble(monkeypatch, fail: int | None = None):
+    """A three-member wine ensemble (178 rows: the members run side by side) whose members record
+    the thread and scikit-learn setting they ran with, each taking a little while (so that two
+    threads overlap), the member ``fail`` raising."""
+    import threading
+    import time
+
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    from automl.data.preprocess import make_model_pipeline
+    from automl.data.schema import infer_schema
+    from automl.store import ensemble as ensembles
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    members = [make_model_pipeline(infer_schema(X), "onehot", LogisticRegression(C=c, max_iter=500)) for c in (0.1, 1, 10)]
+    ensemble = ensembles.make_ensemble("multiclass", members, [0.2, 0.3, 0.5]).fit(X, y)
+    monkeypatch.setattr(ensembles, "_cores", lambda: 2)  # whatever this machine has
+    seen = []
+    for i, member in enumerate(ensemble.estimators_):
+        model = member.named_steps["model"]
+
+        def recording(Z, _own=model.predict_proba, _i=i):
+            seen.append((threading.current_thread().name, sklearn.get_config()["assume_finite"]))
+            time.sleep(0.02)
+            if _i == fail:
+                raise ArithmeticError(f"member {_i} failed")
+            return _own(Z)
+
+        monkeypatch.setattr(model, "predict_proba", recording)
+    return X, ensemble, seen
+
+
+def test_members_of_a_small_batch_predict_side_by_side_as_they_would_in_turn(monkeypatch):
+    import sklearn
+
+    from automl.store.ensemble import CONCURRENT_ROWS
+    from automl.plugins._anytime import PARALLEL_PREDICT_ROWS
+
+    assert CONCURRENT_ROWS == PARALLEL_PREDICT_ROWS, "side by side exactly where the built-ins predict in one thread"
+    X, ensemble, seen = _wine_ensemble(monkeypatch)
+    in_turn = sum(w * m.predict_proba(X) for m, w in zip(ensemble.estimators_, ensemble.weights))
+    seen.clear()
+    for _ in range(2):  # the second call goes costliest first, by the first call's times
+        with sklearn.config_context(assume_finite=True):
+            np.testing.assert_array_equal(ensemble.predict_proba(X), in_turn)
+    assert len({thread for thread, _ in seen}) == 2, "two threads ran the members"
+    assert all(setting for _, setting in seen), "every thread ran with the caller's scikit-learn settings"
+    assert len(ensemble._member_seconds) == 3
+    assert "_member_seconds" not in ensemble.__getstate__(), "pickles stay as they were"
+
+    seen.clear()  # from CONCURRENT_ROWS rows on, in turn in the calling thread
+    big = X.sample(CONCURRENT_ROWS, replace=True, random_state=0)
+    ensemble.predict_proba(big)
+    assert {thread for thread, _ in seen} == {"MainThread"}
+
+
+def test_a_member_failing_in_a_helper_thread_raises_in_the_caller(monkeypatch):
+    X, ensemble, seen = _wine_ensemble(monkeypatch, fail=1)
+    with pytest.raises(ArithmeticError, match="member 1 failed"):
+        ensemble.predict_proba(X)
+    X, ensemble, seen = _wine_ensemble(monkeypatch, fail=None)  # and the pool still serves
+    assert ensemble.predict_proba(X).shape == (len(X), 3)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import pickle
+import threading
+import time
 
 import numpy as np
 import sklearn
@@ -18,6 +20,12 @@ __all__ = ["ENSEMBLE", "WeightedEnsembleClassifier", "WeightedEnsembleRegressor"
 
 #: The ensemble's name on the leaderboard and in the manifest (never a plugin's model name).
 ENSEMBLE = "ensemble"
+#: Below this many rows, the members predict side by side, one per core. Each built-in then
+#: predicts in one thread (``automl.plugins._anytime.PARALLEL_PREDICT_ROWS``, the same number), so
+#: the cores would otherwise take turns idling; from this many rows on, each member spreads its
+#: own work over the cores, and members side by side would fight for them (segmentation's four
+#: members on 578 rows: 32 to 34 ms side by side against 29.5 in turn).
+CONCURRENT_ROWS = 300
 
 
 def aligned_proba(model, X, classes) -> np.ndarray:
@@ -55,7 +63,8 @@ class _WeightedEnsemble(BaseEstimator):
         for attribute in ("n_features_in_", "feature_names_in_"):
             if hasattr(self.estimators_[0], attribute):
                 setattr(self, attribute, getattr(self.estimators_[0], attribute))
-        self.__dict__.pop("_shared_steps", None)  # refit: the last fit's preprocessing is stale
+        for derived in ("_shared_steps", "_member_seconds"):  # refit: the last fit's are stale
+            self.__dict__.pop(derived, None)
         return self
 
     def _members_on(self, X):
@@ -85,9 +94,53 @@ class _WeightedEnsemble(BaseEstimator):
             pairs.append((model, prepared[fitted]))
         return pairs
 
+    def _member_outputs(self, X, predict) -> list[np.ndarray]:
+        """``predict(model, input)`` for every member, in the members' order.
+
+        On fewer than ``CONCURRENT_ROWS`` rows the members run side by side on the process's
+        cores, the costliest first (as timed in the last call); each output is kept in its
+        member's place, so the weighted sum is the same whichever thread ran what. mpg's five
+        members on 100 rows, on 2 cores: about 6 ms instead of 10.
+        """
+        pairs = self._members_on(X)
+        workers = min(len(pairs), _cores()) if _num_samples(X) < CONCURRENT_ROWS else 1
+        if workers < 2:
+            return [predict(model, Z) for model, Z in pairs]
+        seconds = self.__dict__.get("_member_seconds") or [0.0] * len(pairs)
+        order = iter(sorted(range(len(pairs)), key=lambda i: -seconds[i]))
+        taking, outputs, timed, failures = threading.Lock(), [None] * len(pairs), list(seconds), []
+        config = sklearn.get_config()  # scikit-learn's settings are per thread: the caller's for all
+
+        def work() -> None:
+            with sklearn.config_context(**config):
+                while not failures:
+                    with taking:
+                        i = next(order, None)
+                    if i is None:
+                        return
+                    started = time.perf_counter()
+                    try:
+                        outputs[i] = predict(*pairs[i])
+                    except BaseException as error:  # re-raised in the caller's thread
+                        failures.append((i, error))
+                        return
+                    timed[i] = time.perf_counter() - started
+
+        helpers = [threading.Thread(target=work, name="automl-ensemble", daemon=True) for _ in range(workers - 1)]
+        for helper in helpers:
+            helper.start()
+        work()
+        for helper in helpers:
+            helper.join()
+        if failures:
+            raise min(failures, key=lambda failure: failure[0])[1]
+        self._member_seconds = timed
+        return outputs
+
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: it can be the instance's own __dict__
-        state.pop("_shared_steps", None)  # derived from the members: pickles stay as they were
+        for derived in ("_shared_steps", "_member_seconds"):  # derived: pickles stay as they were
+            state.pop(derived, None)
         return state
 
 
@@ -101,8 +154,8 @@ class WeightedEnsembleClassifier(ClassifierMixin, _WeightedEnsemble):
     def predict_proba(self, X) -> np.ndarray:
         classes = list(self.classes_)
         with _one_blas_thread():
-            pairs = self._members_on(X)
-            return sum(w * aligned_proba(model, Z, classes) for (model, Z), w in zip(pairs, self.weights))
+            outputs = self._member_outputs(X, lambda model, Z: aligned_proba(model, Z, classes))
+        return sum(w * values for values, w in zip(outputs, self.weights))
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -113,8 +166,8 @@ class WeightedEnsembleRegressor(RegressorMixin, _WeightedEnsemble):
 
     def predict(self, X) -> np.ndarray:
         with _one_blas_thread():
-            pairs = self._members_on(X)
-            return sum(w * np.asarray(model.predict(Z), dtype=np.float64) for (model, Z), w in zip(pairs, self.weights))
+            outputs = self._member_outputs(X, lambda model, Z: np.asarray(model.predict(Z), dtype=np.float64))
+        return sum(w * values for values, w in zip(outputs, self.weights))
 
 
 def _one_blas_thread():
@@ -127,6 +180,15 @@ def _one_blas_thread():
     suite ensemble was slower.
     """
     return _blas().limit(limits=1)
+
+
+def _cores() -> int:
+    """The threads scikit-learn's OpenMP code takes in this process: its cores (CPU affinity and
+    quota), at most ``OMP_NUM_THREADS`` when that is set (as in a trial process, where the
+    workers share out the cores) or when the caller limited OpenMP's threads."""
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    return _openmp_effective_n_threads()
 
 
 @functools.cache
