@@ -238,10 +238,10 @@ def test_members_predict_with_one_blas_thread_and_the_callers_setting_comes_back
         assert blas_threads() == before, "the caller's BLAS threads are given back"
 
 
-def _wine_ensemble(monkeypatch, fail: int | None = None):
-    """A three-member wine ensemble (178 rows: the members run side by side) whose members record
-    the thread and scikit-learn setting they ran with, each taking a little while (so that two
-    threads overlap), the member ``fail`` raising."""
+def _wine_ensemble(monkeypatch, fail: int | None = None, pause: float = 0.02):
+    """A three-member wine ensemble (178 rows: the members may run side by side) whose members
+    record the thread and scikit-learn setting they ran with, each taking ``pause`` seconds more
+    (so that two threads overlap), the member ``fail`` raising."""
     import threading
     import time
 
@@ -262,7 +262,7 @@ def _wine_ensemble(monkeypatch, fail: int | None = None):
 
         def recording(Z, _own=model.predict_proba, _i=i):
             seen.append((threading.current_thread().name, sklearn.get_config()["assume_finite"]))
-            time.sleep(0.02)
+            time.sleep(pause)
             if _i == fail:
                 raise ArithmeticError(f"member {_i} failed")
             return _own(Z)
@@ -281,7 +281,7 @@ def test_members_of_a_small_batch_predict_side_by_side_as_they_would_in_turn(mon
     X, ensemble, seen = _wine_ensemble(monkeypatch)
     in_turn = sum(w * m.predict_proba(X) for m, w in zip(ensemble.estimators_, ensemble.weights))
     seen.clear()
-    for _ in range(2):  # the second call goes costliest first, by the first call's times
+    for _ in range(2):  # the first call times the members in turn; the second goes side by side
         with sklearn.config_context(assume_finite=True):
             np.testing.assert_array_equal(ensemble.predict_proba(X), in_turn)
     assert len({thread for thread, _ in seen}) == 2, "two threads ran the members"
@@ -292,6 +292,16 @@ def test_members_of_a_small_batch_predict_side_by_side_as_they_would_in_turn(mon
     seen.clear()  # from CONCURRENT_ROWS rows on, in turn in the calling thread
     big = X.sample(CONCURRENT_ROWS, replace=True, random_state=0)
     ensemble.predict_proba(big)
+    assert {thread for thread, _ in seen} == {"MainThread"}
+
+
+def test_members_quicker_than_a_thread_start_predict_in_turn(monkeypatch):
+    from automl.store import ensemble as ensembles
+
+    X, ensemble, seen = _wine_ensemble(monkeypatch, pause=0.002)
+    monkeypatch.setattr(ensembles, "MIN_SIDE_BY_SIDE_SECONDS", 60.0)  # (the members' 6 ms are below it)
+    for _ in range(3):
+        ensemble.predict_proba(X)
     assert {thread for thread, _ in seen} == {"MainThread"}
 
 

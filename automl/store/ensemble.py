@@ -26,6 +26,9 @@ ENSEMBLE = "ensemble"
 #: own work over the cores, and members side by side would fight for them (segmentation's four
 #: members on 578 rows: 32 to 34 ms side by side against 29.5 in turn).
 CONCURRENT_ROWS = 300
+#: ...when the members took at least this long in the last call: starting a thread and handing
+#: it work costs about 0.1 ms, more than two linear members take on a few rows.
+MIN_SIDE_BY_SIDE_SECONDS = 0.001
 
 
 def aligned_proba(model, X, classes) -> np.ndarray:
@@ -98,15 +101,15 @@ class _WeightedEnsemble(BaseEstimator):
         """``predict(model, input)`` for every member, in the members' order.
 
         On fewer than ``CONCURRENT_ROWS`` rows the members run side by side on the process's
-        cores, the costliest first (as timed in the last call); each output is kept in its
-        member's place, so the weighted sum is the same whichever thread ran what. mpg's five
+        cores, the costliest first, when the last call's members took ``MIN_SIDE_BY_SIDE_SECONDS``
+        or more (so never in the first call, which times them in turn); each output is kept in
+        its member's place, so the weighted sum is the same whichever thread ran what. mpg's five
         members on 100 rows, on 2 cores: about 6 ms instead of 10.
         """
         pairs = self._members_on(X)
-        workers = min(len(pairs), _cores()) if _num_samples(X) < CONCURRENT_ROWS else 1
-        if workers < 2:
-            return [predict(model, Z) for model, Z in pairs]
         seconds = self.__dict__.get("_member_seconds") or [0.0] * len(pairs)
+        side_by_side = _num_samples(X) < CONCURRENT_ROWS and sum(seconds) >= MIN_SIDE_BY_SIDE_SECONDS
+        workers = min(len(pairs), _cores()) if side_by_side else 1
         order = iter(sorted(range(len(pairs)), key=lambda i: -seconds[i]))
         taking, outputs, timed, failures = threading.Lock(), [None] * len(pairs), list(seconds), []
         config = sklearn.get_config()  # scikit-learn's settings are per thread: the caller's for all
@@ -126,12 +129,15 @@ class _WeightedEnsemble(BaseEstimator):
                         return
                     timed[i] = time.perf_counter() - started
 
-        helpers = [threading.Thread(target=work, name="automl-ensemble", daemon=True) for _ in range(workers - 1)]
-        for helper in helpers:
-            helper.start()
-        work()
-        for helper in helpers:
-            helper.join()
+        if workers < 2:
+            work()
+        else:
+            helpers = [threading.Thread(target=work, name="automl-ensemble", daemon=True) for _ in range(workers - 1)]
+            for helper in helpers:
+                helper.start()
+            work()
+            for helper in helpers:
+                helper.join()
         if failures:
             raise min(failures, key=lambda failure: failure[0])[1]
         self._member_seconds = timed
