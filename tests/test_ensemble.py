@@ -280,19 +280,35 @@ def test_members_of_a_small_batch_predict_side_by_side_as_they_would_in_turn(mon
     assert CONCURRENT_ROWS == PARALLEL_PREDICT_ROWS, "side by side exactly where the built-ins predict in one thread"
     X, ensemble, seen = _wine_ensemble(monkeypatch)
     in_turn = sum(w * m.predict_proba(X) for m, w in zip(ensemble.estimators_, ensemble.weights))
-    seen.clear()
-    for _ in range(2):  # the first call times the members in turn; the second goes side by side
+    threads_per_call = []
+    for _ in range(3):  # in turn (timing the members), side by side, in turn again
+        seen.clear()
         with sklearn.config_context(assume_finite=True):
             np.testing.assert_array_equal(ensemble.predict_proba(X), in_turn)
-    assert len({thread for thread, _ in seen}) == 2, "two threads ran the members"
-    assert all(setting for _, setting in seen), "every thread ran with the caller's scikit-learn settings"
-    assert len(ensemble._member_seconds) == 3
-    assert "_member_seconds" not in ensemble.__getstate__(), "pickles stay as they were"
+        threads_per_call.append({thread for thread, _ in seen})
+        assert all(setting for _, setting in seen), "every thread ran with the caller's scikit-learn settings"
+    assert [len(threads) for threads in threads_per_call] == [1, 2, 1], "the second call ran on two threads"
+    assert min(ensemble._pacing.member_seconds) >= 0.02
+    assert "_pacing" not in ensemble.__getstate__(), "pickles stay as they were"
 
     seen.clear()  # from CONCURRENT_ROWS rows on, in turn in the calling thread
     big = X.sample(CONCURRENT_ROWS, replace=True, random_state=0)
     ensemble.predict_proba(big)
     assert {thread for thread, _ in seen} == {"MainThread"}
+
+
+def test_the_faster_way_is_kept_and_the_other_timed_again_now_and_then():
+    from automl.store.ensemble import RETIME_EVERY, _Pacing
+
+    pacing = _Pacing([0.0, 0.0])
+    assert [pacing.side_by_side(100) for _ in range(3)] == [False, True, False], "both ways are tried first"
+    pacing.timed(100, True, 0.020)
+    pacing.timed(100, False, 0.010)  # side by side was slower
+    later = [pacing.side_by_side(100) for _ in range(4, 4 + 2 * RETIME_EVERY)]
+    assert sum(later) == 2 and later[RETIME_EVERY - 4], "in turn, side by side again every RETIME_EVERY calls"
+    assert [pacing.side_by_side(1) for _ in range(3)] == [False, True, False], "another batch size: timed anew"
+    pacing.timed(100, True, 0.005)  # side by side became the faster
+    assert pacing.side_by_side(100) is True
 
 
 def test_members_quicker_than_a_thread_start_predict_in_turn(monkeypatch):

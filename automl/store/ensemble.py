@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import pickle
 import threading
 import time
@@ -20,7 +21,7 @@ __all__ = ["ENSEMBLE", "WeightedEnsembleClassifier", "WeightedEnsembleRegressor"
 
 #: The ensemble's name on the leaderboard and in the manifest (never a plugin's model name).
 ENSEMBLE = "ensemble"
-#: Below this many rows, the members predict side by side, one per core. Each built-in then
+#: Below this many rows, the members may predict side by side, one per core. Each built-in then
 #: predicts in one thread (``automl.plugins._anytime.PARALLEL_PREDICT_ROWS``, the same number), so
 #: the cores would otherwise take turns idling; from this many rows on, each member spreads its
 #: own work over the cores, and members side by side would fight for them (segmentation's four
@@ -29,6 +30,8 @@ CONCURRENT_ROWS = 300
 #: ...when the members took at least this long in the last call: starting a thread and handing
 #: it work costs about 0.1 ms, more than two linear members take on a few rows.
 MIN_SIDE_BY_SIDE_SECONDS = 0.001
+#: Once both ways are timed for a batch size, the way not taken is timed again every this many calls.
+RETIME_EVERY = 16
 
 
 def aligned_proba(model, X, classes) -> np.ndarray:
@@ -66,7 +69,7 @@ class _WeightedEnsemble(BaseEstimator):
         for attribute in ("n_features_in_", "feature_names_in_"):
             if hasattr(self.estimators_[0], attribute):
                 setattr(self, attribute, getattr(self.estimators_[0], attribute))
-        for derived in ("_shared_steps", "_member_seconds"):  # refit: the last fit's are stale
+        for derived in ("_shared_steps", "_pacing"):  # refit: the last fit's are stale
             self.__dict__.pop(derived, None)
         return self
 
@@ -100,52 +103,28 @@ class _WeightedEnsemble(BaseEstimator):
     def _member_outputs(self, X, predict) -> list[np.ndarray]:
         """``predict(model, input)`` for every member, in the members' order.
 
-        On fewer than ``CONCURRENT_ROWS`` rows the members run side by side on the process's
-        cores, the costliest first, when the last call's members took ``MIN_SIDE_BY_SIDE_SECONDS``
-        or more (so never in the first call, which times them in turn); each output is kept in
-        its member's place, so the weighted sum is the same whichever thread ran what. mpg's five
-        members on 100 rows, on 2 cores: about 6 ms instead of 10.
+        On fewer than ``CONCURRENT_ROWS`` rows, when the last call's members took
+        ``MIN_SIDE_BY_SIDE_SECONDS`` or more, the members may run side by side on the process's
+        cores, the costliest first: ``_Pacing`` times both ways and keeps the faster (the first
+        call runs them in turn, the second side by side). Each output is kept in its member's
+        place, so the weighted sum is the same whichever thread ran what.
         """
         pairs = self._members_on(X)
-        seconds = self.__dict__.get("_member_seconds") or [0.0] * len(pairs)
-        side_by_side = _num_samples(X) < CONCURRENT_ROWS and sum(seconds) >= MIN_SIDE_BY_SIDE_SECONDS
-        workers = min(len(pairs), _cores()) if side_by_side else 1
-        order = iter(sorted(range(len(pairs)), key=lambda i: -seconds[i]))
-        taking, outputs, timed, failures = threading.Lock(), [None] * len(pairs), list(seconds), []
-        config = sklearn.get_config()  # scikit-learn's settings are per thread: the caller's for all
-
-        def work() -> None:
-            with sklearn.config_context(**config):
-                while not failures:
-                    with taking:
-                        i = next(order, None)
-                    if i is None:
-                        return
-                    started = time.perf_counter()
-                    try:
-                        outputs[i] = predict(*pairs[i])
-                    except BaseException as error:  # re-raised in the caller's thread
-                        failures.append((i, error))
-                        return
-                    timed[i] = time.perf_counter() - started
-
+        if "_pacing" not in self.__dict__:  # also after unpickling
+            self._pacing = _Pacing([0.0] * len(pairs))
+        pacing, rows = self._pacing, _num_samples(X)
+        workers = min(len(pairs), _cores()) if rows < CONCURRENT_ROWS else 1
         if workers < 2:
-            work()
-        else:
-            helpers = [threading.Thread(target=work, name="automl-ensemble", daemon=True) for _ in range(workers - 1)]
-            for helper in helpers:
-                helper.start()
-            work()
-            for helper in helpers:
-                helper.join()
-        if failures:
-            raise min(failures, key=lambda failure: failure[0])[1]
-        self._member_seconds = timed
+            return _run_members(pairs, predict, 1, pacing.member_seconds)
+        side_by_side = pacing.side_by_side(rows) and sum(pacing.member_seconds) >= MIN_SIDE_BY_SIDE_SECONDS
+        started = time.perf_counter()
+        outputs = _run_members(pairs, predict, workers if side_by_side else 1, pacing.member_seconds)
+        pacing.timed(rows, side_by_side, time.perf_counter() - started)
         return outputs
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: it can be the instance's own __dict__
-        for derived in ("_shared_steps", "_member_seconds"):  # derived: pickles stay as they were
+        for derived in ("_shared_steps", "_pacing"):  # derived: pickles stay as they were
             state.pop(derived, None)
         return state
 
@@ -174,6 +153,69 @@ class WeightedEnsembleRegressor(RegressorMixin, _WeightedEnsemble):
         with _one_blas_thread():
             outputs = self._member_outputs(X, lambda model, Z: np.asarray(model.predict(Z), dtype=np.float64))
         return sum(w * values for values, w in zip(outputs, self.weights))
+
+
+def _run_members(pairs, predict, workers: int, member_seconds: list[float]) -> list:
+    """``predict(model, input)`` of every (model, input) pair, on ``workers`` threads (the
+    calling one and helpers), the costliest first by ``member_seconds``, which it updates; a
+    member's error is raised in the calling thread, as it would be in turn."""
+    order = iter(sorted(range(len(pairs)), key=lambda i: -member_seconds[i]))
+    taking, outputs, failures = threading.Lock(), [None] * len(pairs), []
+    config = sklearn.get_config()  # scikit-learn's settings are per thread: the caller's for all
+
+    def work() -> None:
+        with sklearn.config_context(**config):
+            while not failures:
+                with taking:
+                    i = next(order, None)
+                if i is None:
+                    return
+                started = time.perf_counter()
+                try:
+                    outputs[i] = predict(*pairs[i])
+                except BaseException as error:  # re-raised in the caller's thread
+                    failures.append((i, error))
+                    return
+                member_seconds[i] = time.perf_counter() - started
+
+    helpers = [threading.Thread(target=work, name="automl-ensemble", daemon=True) for _ in range(workers - 1)]
+    for helper in helpers:
+        helper.start()
+    work()
+    for helper in helpers:
+        helper.join()
+    if failures:
+        raise min(failures, key=lambda failure: failure[0])[1]
+    return outputs
+
+
+class _Pacing:
+    """Whether an ensemble's members run side by side or in turn, by batch size (rows to the
+    next power of two): in turn, then side by side, then in turn again (the first call also
+    pays one-off costs), and from then on the faster way, the other timed again every
+    ``RETIME_EVERY`` calls. Either way gives the same numbers; only the time differs, and by
+    the members: side by side, mpg's five members predicted 100 rows in 5.3 ms instead of 9.0,
+    but vehicle's (a multiclass histogram boosting, whose Python loop over its trees holds the
+    interpreter between short native steps) 14.4 ms instead of 11.4, and a single row was
+    slower for all six suite ensembles timed (2 cores).
+
+    ``member_seconds``: each member's time in the last call, which orders the work."""
+
+    def __init__(self, member_seconds: list[float]):
+        self.member_seconds = member_seconds
+        self.seconds: dict[tuple[int, bool], float] = {}
+        self.calls: dict[int, int] = {}
+
+    def side_by_side(self, rows: int) -> bool:
+        size = int(rows).bit_length()
+        call = self.calls[size] = self.calls.get(size, 0) + 1
+        if call <= 3:
+            return call == 2
+        faster = self.seconds.get((size, True), math.inf) < self.seconds.get((size, False), math.inf)
+        return faster != (call % RETIME_EVERY == 0)
+
+    def timed(self, rows: int, side_by_side: bool, seconds: float) -> None:
+        self.seconds[int(rows).bit_length(), side_by_side] = seconds
 
 
 def _one_blas_thread():
