@@ -84,10 +84,11 @@ def test_the_numpy_form_is_not_pickled_and_is_rebuilt_after_loading():
     pd.Series(["t", "f", None, "t"], dtype="str"),  # pandas' text type
     pd.Series([1.0, 2.5, np.nan, 1.0, -0.0, np.inf]),  # numbers as levels: 1.0 reads "1"
     pd.Series([3, 1, 3, 7], dtype="int64"),
+    pd.Series([0.1, 2.0, 0.1], dtype="float32"),  # read as the Python floats they become
     pd.Series([1, 1.0, True, "1", None], dtype=object),  # mixed: True stays apart from 1
     pd.Series(pd.Categorical(["x", "y", None, "x"])),
     pd.Series([1, None, 3], dtype="Int64"),
-], ids=["object", "str", "float", "int", "mixed", "categorical", "nullable"])
+], ids=["object", "str", "float", "int", "float32", "mixed", "categorical", "nullable"])
 def test_categorical_levels_read_as_value_by_value(column):
     """The column-at-once conversion of a categorical column gives what converting each value with
     ``level_text`` gives (missing values as ``MISSING_CATEGORY``)."""

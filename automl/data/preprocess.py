@@ -257,7 +257,9 @@ def _category_text(series: pd.Series) -> np.ndarray:
     """
     if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf":
         codes, uniques = pd.factorize(series.to_numpy())
-        text = np.array([level_text(u) for u in uniques] + [MISSING_CATEGORY], dtype=object)
+        # each distinct value as the Python number the value-by-value path sees (a float32 0.1
+        # reads "0.10000000149011612" there, as the levels of runs saved before were read)
+        text = np.array([level_text(u) for u in uniques.astype(object)] + [MISSING_CATEGORY], dtype=object)
         return text[codes]  # code -1, a missing value: the last entry
     values = series.to_numpy(dtype=object, na_value=None)
     missing = pd.isna(values)
