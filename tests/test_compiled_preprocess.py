@@ -2,6 +2,7 @@
 on every bundled table, and on a table made to reach every branch (missing values and their
 indicators, a column empty in fit, infrequent and unknown levels, dates, booleans)."""
 
+import enum
 import io
 import json
 
@@ -79,6 +80,10 @@ def test_the_numpy_form_is_not_pickled_and_is_rebuilt_after_loading():
     assert "_compiled" not in vars(refit)
 
 
+class _Colour(str, enum.Enum):
+    RED = "red"
+
+
 @pytest.mark.parametrize("column", [
     pd.Series(["t", "f", None, "t", np.nan]),  # text with missing values (object)
     pd.Series(["t", "f", None, "t"], dtype="str"),  # pandas' text type
@@ -88,7 +93,15 @@ def test_the_numpy_form_is_not_pickled_and_is_rebuilt_after_loading():
     pd.Series([1, 1.0, True, "1", None], dtype=object),  # mixed: True stays apart from 1
     pd.Series(pd.Categorical(["x", "y", None, "x"])),
     pd.Series([1, None, 3], dtype="Int64"),
-], ids=["object", "str", "float", "int", "float32", "mixed", "categorical", "nullable"])
+    pd.Series([_Colour.RED, None, _Colour.RED], dtype=object),  # a str subclass whose text is not its value
+    pd.Series([np.str_("a"), "b", None], dtype=object),
+    pd.Series(np.array([2.0**53 + 1, 1.0], dtype=np.longdouble)),  # not rounded to a float64
+    pd.Series([True, False, True]),
+    pd.Series(np.array([np.iinfo(np.uint64).max, 0], dtype=np.uint64)),
+    pd.Series([], dtype=object),
+    pd.Series([None, np.nan, pd.NA], dtype=object),  # every value missing
+], ids=["object", "str", "float", "int", "float32", "mixed", "categorical", "nullable", "str-enum", "numpy-str",
+        "longdouble", "bool", "uint64", "empty", "all-missing"])
 def test_categorical_levels_read_as_value_by_value(column):
     """The column-at-once conversion of a categorical column gives what converting each value with
     ``level_text`` gives (missing values as ``MISSING_CATEGORY``)."""

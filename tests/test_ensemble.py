@@ -238,10 +238,11 @@ def test_members_predict_with_one_blas_thread_and_the_callers_setting_comes_back
         assert blas_threads() == before, "the caller's BLAS threads are given back"
 
 
-def _wine_ensemble(monkeypatch, fail: int | None = None, pause: float = 0.02):
+def _wine_ensemble(monkeypatch, fail_in_helpers: bool = False, pause: float = 0.02):
     """A three-member wine ensemble (178 rows: the members may run side by side) whose members
-    record the thread and scikit-learn setting they ran with, each taking ``pause`` seconds more
-    (so that two threads overlap), the member ``fail`` raising."""
+    record the thread and scikit-learn setting they ran with, member i taking ``pause * (i + 1)``
+    seconds more (so that two threads overlap, and the costliest-first order is the members'
+    order reversed); with ``fail_in_helpers``, a member raises when a helper thread runs it."""
     import threading
     import time
 
@@ -262,9 +263,9 @@ def _wine_ensemble(monkeypatch, fail: int | None = None, pause: float = 0.02):
 
         def recording(Z, _own=model.predict_proba, _i=i):
             seen.append((threading.current_thread().name, sklearn.get_config()["assume_finite"]))
-            time.sleep(pause)
-            if _i == fail:
-                raise ArithmeticError(f"member {_i} failed")
+            time.sleep(pause * (_i + 1))
+            if fail_in_helpers and threading.current_thread().name.startswith("automl-ensemble"):
+                raise ArithmeticError(f"member {_i} failed in a helper thread")
             return _own(Z)
 
         monkeypatch.setattr(model, "predict_proba", recording)
@@ -322,8 +323,22 @@ def test_members_quicker_than_a_thread_start_predict_in_turn(monkeypatch):
 
 
 def test_a_member_failing_in_a_helper_thread_raises_in_the_caller(monkeypatch):
-    X, ensemble, seen = _wine_ensemble(monkeypatch, fail=1)
-    with pytest.raises(ArithmeticError, match="member 1 failed"):
+    X, ensemble, seen = _wine_ensemble(monkeypatch, fail_in_helpers=True)
+    expected = ensemble.predict_proba(X)  # the first call: in turn, in the calling thread
+    with pytest.raises(ArithmeticError, match="failed in a helper thread"):
+        ensemble.predict_proba(X)  # the second: side by side
+    np.testing.assert_array_equal(ensemble.predict_proba(X), expected)  # the third, in turn again
+
+
+def test_a_refit_or_other_members_time_the_members_anew(monkeypatch):
+    X, ensemble, seen = _wine_ensemble(monkeypatch, pause=0.0)
+    for _ in range(2):
         ensemble.predict_proba(X)
-    X, ensemble, seen = _wine_ensemble(monkeypatch, fail=None)  # and the pool still serves
-    assert ensemble.predict_proba(X).shape == (len(X), 3)
+    assert "_pacing" in ensemble.__dict__
+    ensemble.estimators_ = ensemble.estimators_[:2]  # other members, no refit: timed anew
+    ensemble.weights = [0.5, 0.5]
+    ensemble.predict_proba(X)
+    assert len(ensemble._pacing.member_seconds) == 2
+    ensemble.weights = [0.2, 0.3, 0.5]  # the three members it is refit with
+    y = load_wine(return_X_y=True)[1]
+    assert "_pacing" not in ensemble.fit(X, y).__dict__

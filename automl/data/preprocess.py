@@ -253,9 +253,11 @@ def _category_text(series: pd.Series) -> np.ndarray:
     A column of text (the usual case) is taken as it is, and a column of plain numbers converts
     each distinct value once: converting value by value costs about 0.25 µs a value, most of the
     preprocessing a prediction does on a table of many categorical columns. Anything else (mixed
-    types, booleans, nullable numbers) goes value by value, where 1, 1.0 and True stay apart.
+    types, booleans, nullable numbers, subclasses of ``str`` such as a ``str`` enum, whose text
+    is not the value itself) goes value by value, where 1, 1.0 and True stay apart.
     """
-    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf":
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf" and series.dtype.itemsize <= 8:
+        # (a long double would be rounded to a float64 by factorize)
         codes, uniques = pd.factorize(series.to_numpy())
         # each distinct value as the Python number the value-by-value path sees (a float32 0.1
         # reads "0.10000000149011612" there, as the levels of runs saved before were read)
@@ -263,8 +265,8 @@ def _category_text(series: pd.Series) -> np.ndarray:
         return text[codes]  # code -1, a missing value: the last entry
     values = series.to_numpy(dtype=object, na_value=None)
     missing = pd.isna(values)
-    if pd.api.types.infer_dtype(values, skipna=True) == "string":  # every level is text already
-        text = values.copy()  # never the series' own array
+    if isinstance(series.dtype, pd.StringDtype) or set(map(type, values)) <= {str, type(None)}:
+        text = values.copy()  # every level is text already; a copy, never the series' own array
     else:
         text = np.array([level_text(v) for v in values], dtype=object)
     text[missing] = MISSING_CATEGORY

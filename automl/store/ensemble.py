@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import math
@@ -110,9 +111,9 @@ class _WeightedEnsemble(BaseEstimator):
         place, so the weighted sum is the same whichever thread ran what.
         """
         pairs = self._members_on(X)
-        if "_pacing" not in self.__dict__:  # also after unpickling
-            self._pacing = _Pacing([0.0] * len(pairs))
-        pacing, rows = self._pacing, _num_samples(X)
+        pacing, rows = self.__dict__.get("_pacing"), _num_samples(X)
+        if pacing is None or len(pacing.member_seconds) != len(pairs):  # also after unpickling
+            pacing = self._pacing = _Pacing([0.0] * len(pairs))
         workers = min(len(pairs), _cores()) if rows < CONCURRENT_ROWS else 1
         if workers < 2:
             return _run_members(pairs, predict, 1, pacing.member_seconds)
@@ -178,9 +179,15 @@ def _run_members(pairs, predict, workers: int, member_seconds: list[float]) -> l
                     return
                 member_seconds[i] = time.perf_counter() - started
 
-    helpers = [threading.Thread(target=work, name="automl-ensemble", daemon=True) for _ in range(workers - 1)]
-    for helper in helpers:
-        helper.start()
+    helpers = []
+    for _ in range(workers - 1):
+        # its own copy of the caller's context variables (numpy's errstate lives in one)
+        helper = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="automl-ensemble", daemon=True)
+        try:
+            helper.start()
+        except RuntimeError:  # no thread to be had (a process at its limit): fewer helpers
+            break
+        helpers.append(helper)
     work()
     for helper in helpers:
         helper.join()
@@ -231,9 +238,9 @@ def _one_blas_thread():
 
 
 def _cores() -> int:
-    """The threads scikit-learn's OpenMP code takes in this process: its cores (CPU affinity and
-    quota), at most ``OMP_NUM_THREADS`` when that is set (as in a trial process, where the
-    workers share out the cores) or when the caller limited OpenMP's threads."""
+    """The threads scikit-learn's OpenMP code takes in this process: its physical cores (within
+    its CPU affinity and quota), at most ``OMP_NUM_THREADS`` when that is set (as in a trial
+    process, where the workers share out the cores) or when the caller limited OpenMP's threads."""
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
     return _openmp_effective_n_threads()
