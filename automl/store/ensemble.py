@@ -59,6 +59,9 @@ class _WeightedEnsemble(BaseEstimator):
     :param weights: one non-negative weight per estimator, summing to 1.
     """
 
+    #: What is derived from the fitted members on first use: never pickled, dropped by a refit.
+    _DERIVED = ("_shared_steps", "_pacing")
+
     def __init__(self, estimators=None, weights=None):
         self.estimators = estimators
         self.weights = weights
@@ -70,7 +73,7 @@ class _WeightedEnsemble(BaseEstimator):
         for attribute in ("n_features_in_", "feature_names_in_"):
             if hasattr(self.estimators_[0], attribute):
                 setattr(self, attribute, getattr(self.estimators_[0], attribute))
-        for derived in ("_shared_steps", "_pacing"):  # refit: the last fit's are stale
+        for derived in self._DERIVED:  # refit: the last fit's are stale
             self.__dict__.pop(derived, None)
         return self
 
@@ -125,7 +128,7 @@ class _WeightedEnsemble(BaseEstimator):
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: it can be the instance's own __dict__
-        for derived in ("_shared_steps", "_pacing"):  # derived: pickles stay as they were
+        for derived in self._DERIVED:  # pickles stay as they were
             state.pop(derived, None)
         return state
 
