@@ -146,7 +146,10 @@ def _automl(X, y, task, metric, budget, seed, n_jobs):
     SAVERS["automl"] = (save, f"import automl; automl.load(folder + '/run').{method}(X)")
     ensemble = result.manifest.get("ensemble") or {}
     members = [m["model"] for m in ensemble.get("members", [])] if ensemble.get("saved") else []
-    SAVED["automl"] = {"model": result.model_name, "members": members, "predict_ms": result.manifest.get("predict_ms")}
+    dropped = [m["model"] for m in ensemble.get("dropped", [])] if ensemble.get("saved") else []
+    SAVED["automl"] = {
+        "model": result.model_name, "members": members, "dropped": dropped, "predict_ms": result.manifest.get("predict_ms"),
+    }
     if task == "regression":
         return automl.__version__, result.predict
     return automl.__version__, lambda X_: (result.predict_proba(X_), result.classes_)

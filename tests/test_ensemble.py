@@ -1,5 +1,7 @@
 """Ensemble selection: a weighted average of the best trials, saved only when its CV score wins."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_wine
@@ -132,6 +134,42 @@ def test_the_pool_keeps_each_models_best_complete_trials():
     single = PredictionPool(targets, classes=None)
     single.add("a", 0, -0.1, {}, targets)
     assert select_ensemble(single, neg_rmse) is None
+
+
+def test_pruning_drops_the_members_an_ensemble_does_not_need():
+    from automl.search.ensemble import Selection, prune_selection
+
+    rng = np.random.default_rng(0)
+    targets = [rng.normal(size=400) for _ in range(5)]
+    pool = PredictionPool(targets, classes=None, per_model=1)
+    for number in range(3):
+        predictions = [t + rng.normal(size=len(t)) for t in targets]
+        pool.add(f"m{number}", number, float(np.mean([neg_rmse(t, p) for t, p in zip(targets, predictions)])), {}, predictions)
+    a, b, c = sorted(pool.candidates(), key=lambda m: m.model)
+    twin = dataclasses.replace(a, model="twin", number=9)  # the same predictions as a
+    pool.add("twin", 9, twin.score, {}, list(twin.predictions))
+
+    def scored(members, weights):
+        folds = [neg_rmse(t, sum(w * m.predictions[k] for m, w in zip(members, weights))) for k, t in enumerate(targets)]
+        return Selection(members, weights, folds)
+
+    def not_worse(smaller):
+        return not _clearly_better(whole.fold_scores, smaller.fold_scores, smaller.score)
+
+    # a member's twin adds nothing: one of the two goes, and the other takes its weight
+    whole = scored([a, b, twin], [0.25, 0.5, 0.25])
+    pruned = prune_selection(whole, pool, neg_rmse, not_worse)
+    assert len(pruned.members) == 2 and "m1" in [m.model for m in pruned.members]
+    assert [(m.model, m.number) for m in pruned.dropped] in ([("m0", 0)], [("twin", 9)])
+    assert sum(pruned.weights) == pytest.approx(1.0) and min(pruned.weights) > 0.4
+    assert pruned.score == pytest.approx(whole.score, abs=1e-3)
+
+    # three independent errors: averaging all three beats every pair on every fold, nothing goes
+    whole = scored([a, b, c], [1 / 3] * 3)
+    kept = prune_selection(whole, pool, neg_rmse, not_worse)
+    assert kept is whole and not kept.dropped
+    # two members are always kept, whatever ``keeps`` says
+    assert len(prune_selection(whole, pool, neg_rmse, lambda s: True).members) == 2
 
 
 def test_ensemble_must_be_a_bool(tmp_path):

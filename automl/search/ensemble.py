@@ -15,11 +15,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 import numpy as np
 from ..store.ensemble import aligned_proba
 
-__all__ = ["PredictionPool", "Selection", "select_ensemble", "prediction_scorer", "fold_predictions"]
+__all__ = ["PredictionPool", "Selection", "select_ensemble", "prune_selection", "prediction_scorer", "fold_predictions"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class Selection:
     members: list[Candidate]
     weights: list[float]
     fold_scores: list[float]
+    #: members of the greedy selection that ``prune_selection`` took out
+    dropped: list[Candidate] = dataclasses.field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -139,6 +141,7 @@ class Selection:
 def select_ensemble(
     pool: PredictionPool, score: Callable[[np.ndarray, np.ndarray], float], rounds: int = SELECTION_ROUNDS,
     *, max_seconds: float = math.inf, max_rows: int = SELECTION_ROWS, seed: int = 0, exclude: Collection[str] = (),
+    among: Sequence[Candidate] | None = None,
 ) -> Selection | None:
     """Greedy ensemble selection with replacement on the pooled validation predictions.
 
@@ -147,11 +150,12 @@ def select_ensemble(
     :param max_seconds: no round starts after this many seconds; the best ensemble so far counts.
     :param max_rows: the rounds score a seeded sample of this many pooled rows at most.
     :param exclude: models whose trials are not candidates.
+    :param among: the candidates, best first (default: the pool's).
     :returns: the best ensemble of two or more trials found, or None (fewer than two candidates,
         or no mix beats the best trial alone on the pooled predictions).
     """
     started = time.monotonic()
-    candidates = [c for c in pool.candidates() if c.model not in exclude]
+    candidates = [c for c in (pool.candidates() if among is None else among) if c.model not in exclude]
     if len(candidates) < 2:
         return None
     y = np.concatenate(pool.fold_targets)
@@ -179,11 +183,49 @@ def select_ensemble(
     used = np.flatnonzero(best_counts)
     members = [candidates[i] for i in used]
     weights = [float(best_counts[i] / best_counts.sum()) for i in used]
-    fold_scores = [
+    return Selection(members, weights, _fold_scores(members, weights, pool.fold_targets, score))
+
+
+def prune_selection(
+    selection: Selection, pool: PredictionPool, score: Callable[[np.ndarray, np.ndarray], float],
+    keeps: Callable[[Selection], bool], *, max_seconds: float = math.inf, seed: int = 0,
+) -> Selection:
+    """The selection with the members it does not need taken out (backward elimination): each
+    round chooses again among the members less one, for each member in turn, and keeps the
+    best-scoring result on the folds as long as ``keeps`` accepts it.
+
+    Greedy selection adds a member for any gain on the pooled rows, however small, and every
+    member costs a refit and a prediction; ``keeps`` says which loss against the whole is noise.
+    Choosing again (rather than scaling the other weights up) lets a member's twin take its
+    weight. An ensemble keeps two members at least. No round starts after ``max_seconds``.
+    """
+    started = time.monotonic()
+    current = selection
+    while len(current.members) > 2 and time.monotonic() - started <= max_seconds:
+        smaller = []
+        for drop in range(len(current.members)):
+            rest = current.members[:drop] + current.members[drop + 1:]
+            left = max_seconds - (time.monotonic() - started)
+            chosen = select_ensemble(pool, score, max_seconds=left, seed=seed, among=rest)
+            if chosen is not None:
+                smaller.append(chosen)
+        if not smaller:
+            break
+        best = max(smaller, key=lambda s: s.score)  # the first of equals: the same for the same folds
+        if not keeps(best):
+            break
+        kept = {(m.model, m.number) for m in best.members}
+        best.dropped = [*current.dropped, *(m for m in current.members if (m.model, m.number) not in kept)]
+        current = best
+    return current
+
+
+def _fold_scores(members: list[Candidate], weights: list[float], fold_targets: list[np.ndarray], score) -> list[float]:
+    """The weighted average's score on each fold's validation rows."""
+    return [
         float(score(target, sum(w * m.predictions[k] for m, w in zip(members, weights))))
-        for k, target in enumerate(pool.fold_targets)
+        for k, target in enumerate(fold_targets)
     ]
-    return Selection(members, weights, fold_scores)
 
 
 def _plain_labels(labels: np.ndarray) -> np.ndarray:
