@@ -380,3 +380,47 @@ def test_a_refit_or_other_members_time_the_members_anew(monkeypatch):
     ensemble.weights = [0.2, 0.3, 0.5]  # the three members it is refit with
     y = load_wine(return_X_y=True)[1]
     assert "_pacing" not in ensemble.fit(X, y).__dict__
+
+
+def test_overlapping_predictions_in_threads_give_blas_its_threads_back():
+    """Two threads' ensemble predictions overlap, the first in leaving first: inside, BLAS runs on
+    one thread; after both, on as many as before (not the 1 the second saw on entering)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from automl.store.ensemble import _one_blas_thread
+
+    def blas_threads():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before = blas_threads()
+    if not before or max(before.values()) < 2:
+        pytest.skip("needs a BLAS with 2 threads or more to tell a limit from none")
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with _one_blas_thread():
+            first_in.set()
+            second_in.wait(5)
+            seen["first"] = set(blas_threads().values())
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with _one_blas_thread():
+            second_in.set()
+            first_out.wait(5)
+            seen["second"] = set(blas_threads().values())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"first": {1}, "second": {1}}, "one BLAS thread while any prediction runs"
+    assert blas_threads() == before, "the threads BLAS had before, once both are done"
+    with _one_blas_thread():  # and the main thread may still set them afterwards
+        assert set(blas_threads().values()) == {1}
+    assert blas_threads() == before

@@ -237,7 +237,53 @@ def _one_blas_thread():
     boostings; 212 rows) predicted in 20 ms with one BLAS thread, 40 to 48 ms with two; no other
     suite ensemble was slower.
     """
-    return _blas().limit(limits=1)
+    return _ONE_BLAS_THREAD
+
+
+class _ProcessBlasLimit:
+    """One BLAS thread while any thread of the process is inside, the caller's setting back when
+    the last one leaves.
+
+    OpenBLAS's thread count is process-wide. Limits nested by hand in several threads would undo
+    one another: a prediction entering while another holds the limit would save 1 as the
+    setting to restore, and leave BLAS on one thread after both. So the threads share one count,
+    and the first in and the last out set and restore. threadpoolctl lets only the thread that
+    last set OpenBLAS's threads set them (until it clears that), so each step clears it at once:
+    the last out may be another thread than the first in.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limiter = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._inside == 0:
+                self._limiter = _blas().limit(limits=1)
+                _release_blas_control()
+            self._inside += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                limiter, self._limiter = self._limiter, None
+                limiter.restore_original_limits()
+                _release_blas_control()
+
+
+_ONE_BLAS_THREAD = _ProcessBlasLimit()
+
+
+def _release_blas_control() -> None:
+    """Let any thread set OpenBLAS's threads next, if this one held that (see ``_ProcessBlasLimit``)."""
+    import threadpoolctl
+
+    # before threadpoolctl 3.8 any thread could set them: nothing to release
+    release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if release is not None:
+        release()
 
 
 def _cores() -> int:
