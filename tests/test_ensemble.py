@@ -170,6 +170,8 @@ def test_pruning_drops_the_members_an_ensemble_does_not_need():
     assert kept is whole and not kept.dropped
     # two members are always kept, whatever ``keeps`` says
     assert len(prune_selection(whole, pool, neg_rmse, lambda s: True).members) == 2
+    # no time: the selection as it was, not a round cut short
+    assert prune_selection(whole, pool, neg_rmse, lambda s: True, max_seconds=-1) is whole
 
 
 def test_ensemble_must_be_a_bool(tmp_path):
@@ -421,6 +423,41 @@ def test_overlapping_predictions_in_threads_give_blas_its_threads_back():
         thread.join(10)
     assert seen == {"first": {1}, "second": {1}}, "one BLAS thread while any prediction runs"
     assert blas_threads() == before, "the threads BLAS had before, once both are done"
-    with _one_blas_thread():  # and the main thread may still set them afterwards
-        assert set(blas_threads().values()) == {1}
+    with _one_blas_thread():  # and the main thread may still set them afterwards, nested too
+        with _one_blas_thread():
+            assert set(blas_threads().values()) == {1}
+        assert set(blas_threads().values()) == {1}, "the outer prediction is not done yet"
     assert blas_threads() == before
+    with pytest.raises(ZeroDivisionError):  # a member's error gives the threads back as well
+        with _one_blas_thread():
+            1 / 0
+    assert blas_threads() == before
+
+
+def test_the_selection_after_a_search_is_pruned_and_still_wins():
+    """The path ``refit_ensemble`` takes: greedy selection, then the members within fold noise
+    go. Small folds (12 rows) make a weak member's gain noise; these seeded draws give one."""
+    from automl.fit.select import _select_affordable
+
+    rng = np.random.default_rng(2)
+    targets = [rng.normal(size=12) for _ in range(5)]
+    pool = PredictionPool(targets, classes=None, per_model=1)
+    for number, noise in enumerate([1.0, 1.0, 1.6, 1.6]):
+        predictions = [t + rng.normal(scale=noise, size=len(t)) for t in targets]
+        pool.add(f"m{number}", number, float(np.mean([neg_rmse(t, p) for t, p in zip(targets, predictions)])), {}, predictions)
+    best = pool.candidates()[0]
+    best_folds = [neg_rmse(t, p) for t, p in zip(targets, best.predictions)]
+
+    def wins(selection):
+        return selection is not None and _clearly_better(selection.fold_scores, best_folds, best.score)
+
+    class EveryRefitFits:
+        def affordable(self, selection):
+            return True
+
+    greedy = select_ensemble(pool, neg_rmse)
+    first, chosen = _select_affordable(pool, neg_rmse, EveryRefitFits(), wins, 10.0, seed=0)
+    assert chosen is first and wins(chosen)
+    assert len(greedy.members) == 4 and len(chosen.members) == 3
+    assert [(m.model, m.number) for m in chosen.dropped] == [("m3", 3)]
+    assert not _clearly_better(greedy.fold_scores, chosen.fold_scores, chosen.score)

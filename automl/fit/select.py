@@ -31,6 +31,8 @@ ENSEMBLE_MIN_GAIN_SE = 0.5
 #: Share of the time left after the search (less the best model's refit) that choosing an
 #: ensemble may take.
 SELECTION_SHARE = 0.25
+#: Share of the selection's time left that pruning a winning ensemble may take.
+PRUNE_SHARE = 0.5
 #: A model tied with the best one (within fold noise) is saved instead when it predicts at
 #: least this many times faster...
 FASTER_FACTOR = 4.0
@@ -129,13 +131,14 @@ def refit_ensemble(
 
 def _select_affordable(pool, score, costs: _Costs, wins, max_seconds: float, seed: int):
     """The first selection, and the one after dropping, one at a time, the members too slow to
-    refit; a selection that wins loses the members it does not need first (see ``_pruned``)."""
-    started = time.monotonic()
+    refit; a selection that wins loses the members it does not need first (see ``_pruned``),
+    in at most ``PRUNE_SHARE`` of the time left, so that a selection without a slow model
+    still has time to run."""
+    deadline = time.monotonic() + max_seconds
 
     def selected(excluded: set[str]) -> Selection | None:
-        left = max_seconds - (time.monotonic() - started)
-        selection = select_ensemble(pool, score, max_seconds=left, seed=seed, exclude=excluded)
-        return _pruned(selection, pool, score, wins, max_seconds - (time.monotonic() - started), seed)
+        selection = select_ensemble(pool, score, max_seconds=deadline - time.monotonic(), seed=seed, exclude=excluded)
+        return _pruned(selection, pool, score, wins, PRUNE_SHARE * (deadline - time.monotonic()), seed)
 
     excluded: set[str] = set()
     first = selection = selected(excluded)
@@ -150,7 +153,7 @@ def _select_affordable(pool, score, costs: _Costs, wins, max_seconds: float, see
 def _pruned(selection: Selection | None, pool: PredictionPool, score, wins, max_seconds: float, seed: int) -> Selection | None:
     """A winning selection without the members whose loss is within fold noise: the whole is not
     ``clearly_better`` than the smaller ensemble, and that one still wins. Each member saved
-    is a refit and a prediction fewer; measured on the suite at 30 s (benchmarks/README.md)."""
+    is a refit and a prediction fewer (the suite at 30 s with and without: benchmarks/README.md)."""
     if selection is None or not wins(selection):
         return selection
     whole = selection

@@ -141,7 +141,6 @@ class Selection:
 def select_ensemble(
     pool: PredictionPool, score: Callable[[np.ndarray, np.ndarray], float], rounds: int = SELECTION_ROUNDS,
     *, max_seconds: float = math.inf, max_rows: int = SELECTION_ROWS, seed: int = 0, exclude: Collection[str] = (),
-    among: Sequence[Candidate] | None = None,
 ) -> Selection | None:
     """Greedy ensemble selection with replacement on the pooled validation predictions.
 
@@ -150,12 +149,18 @@ def select_ensemble(
     :param max_seconds: no round starts after this many seconds; the best ensemble so far counts.
     :param max_rows: the rounds score a seeded sample of this many pooled rows at most.
     :param exclude: models whose trials are not candidates.
-    :param among: the candidates, best first (default: the pool's).
     :returns: the best ensemble of two or more trials found, or None (fewer than two candidates,
         or no mix beats the best trial alone on the pooled predictions).
     """
+    candidates = [c for c in pool.candidates() if c.model not in exclude]
+    return _greedy(candidates, pool, score, rounds, max_seconds, max_rows, seed)
+
+
+def _greedy(
+    candidates: Sequence[Candidate], pool: PredictionPool, score, rounds: int, max_seconds: float, max_rows: int, seed: int,
+) -> Selection | None:
+    """``select_ensemble`` among these candidates (best first)."""
     started = time.monotonic()
-    candidates = [c for c in (pool.candidates() if among is None else among) if c.model not in exclude]
     if len(candidates) < 2:
         return None
     y = np.concatenate(pool.fold_targets)
@@ -197,16 +202,19 @@ def prune_selection(
     Greedy selection adds a member for any gain on the pooled rows, however small, and every
     member costs a refit and a prediction; ``keeps`` says which loss against the whole is noise.
     Choosing again (rather than scaling the other weights up) lets a member's twin take its
-    weight. An ensemble keeps two members at least. No round starts after ``max_seconds``.
+    weight, and may leave out more than the one member. An ensemble keeps two members at least.
+    A round that ``max_seconds`` cuts short is not used, so what comes out depends on the
+    folds and the seed, not on the machine's speed: at worst pruning stops earlier.
     """
-    started = time.monotonic()
+    deadline = time.monotonic() + max_seconds
     current = selection
-    while len(current.members) > 2 and time.monotonic() - started <= max_seconds:
+    while len(current.members) > 2:
         smaller = []
         for drop in range(len(current.members)):
+            if time.monotonic() > deadline:
+                return current
             rest = current.members[:drop] + current.members[drop + 1:]
-            left = max_seconds - (time.monotonic() - started)
-            chosen = select_ensemble(pool, score, max_seconds=left, seed=seed, among=rest)
+            chosen = _greedy(rest, pool, score, SELECTION_ROUNDS, math.inf, SELECTION_ROWS, seed)
             if chosen is not None:
                 smaller.append(chosen)
         if not smaller:

@@ -6,6 +6,7 @@ import contextvars
 import functools
 import hashlib
 import math
+import os
 import pickle
 import threading
 import time
@@ -237,6 +238,8 @@ def _one_blas_thread():
     boostings; 212 rows) predicted in 20 ms with one BLAS thread, 40 to 48 ms with two; no other
     suite ensemble was slower.
     """
+    if all(getattr(lib, "threading_layer", None) == "openmp" for lib in _blas().lib_controllers):
+        return _blas().limit(limits=1)  # OpenMP's thread counts are per thread: each sets its own
     return _ONE_BLAS_THREAD
 
 
@@ -244,15 +247,22 @@ class _ProcessBlasLimit:
     """One BLAS thread while any thread of the process is inside, the caller's setting back when
     the last one leaves.
 
-    OpenBLAS's thread count is process-wide. Limits nested by hand in several threads would undo
-    one another: a prediction entering while another holds the limit would save 1 as the
-    setting to restore, and leave BLAS on one thread after both. So the threads share one count,
-    and the first in and the last out set and restore. threadpoolctl lets only the thread that
-    last set OpenBLAS's threads set them (until it clears that), so each step clears it at once:
-    the last out may be another thread than the first in.
+    OpenBLAS on its own threads (not OpenMP's) has one thread count for the process. Limits
+    nested by hand in several threads would undo one another: a prediction entering while
+    another holds the limit would save 1 as the setting to restore, and leave BLAS on one thread
+    after both. So the threads share one count; the first in sets the limit and the last out
+    restores it. threadpoolctl lets only the thread that last set OpenBLAS's threads set them
+    until it lets go, so each step lets go at once (unless the thread holds a threadpoolctl
+    limit of its own): the last out may be another thread than the first in. A threadpoolctl
+    limit held in another thread meanwhile wins over this one, as threadpoolctl has it.
     """
 
     def __init__(self):
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a child forked mid-prediction starts afresh
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._inside = 0
         self._limiter = None
@@ -260,8 +270,10 @@ class _ProcessBlasLimit:
     def __enter__(self) -> None:
         with self._lock:
             if self._inside == 0:
-                self._limiter = _blas().limit(limits=1)
-                _release_blas_control()
+                try:
+                    self._limiter = _blas().limit(limits=1)
+                finally:
+                    _release_blas_control()
             self._inside += 1
 
     def __exit__(self, *exc_info) -> None:
@@ -269,21 +281,25 @@ class _ProcessBlasLimit:
             self._inside -= 1
             if self._inside == 0:
                 limiter, self._limiter = self._limiter, None
-                limiter.restore_original_limits()
-                _release_blas_control()
-
-
-_ONE_BLAS_THREAD = _ProcessBlasLimit()
+                try:
+                    limiter.restore_original_limits()
+                finally:
+                    _release_blas_control()
 
 
 def _release_blas_control() -> None:
-    """Let any thread set OpenBLAS's threads next, if this one held that (see ``_ProcessBlasLimit``)."""
+    """Let any thread set OpenBLAS's threads next, if this one held that and holds no
+    threadpoolctl limit of its own (see ``_ProcessBlasLimit``)."""
     import threadpoolctl
 
     # before threadpoolctl 3.8 any thread could set them: nothing to release
     release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
-    if release is not None:
+    own_limits = getattr(getattr(threadpoolctl, "CONTROLLING_THREAD_OWNERSHIP", None), "count", 0)
+    if release is not None and own_limits <= 0:
         release()
+
+
+_ONE_BLAS_THREAD = _ProcessBlasLimit()
 
 
 def _cores() -> int:
