@@ -145,8 +145,8 @@ def _automl(X, y, task, metric, budget, seed, n_jobs):
     method = "predict" if task == "regression" else "predict_proba"
     SAVERS["automl"] = (save, f"import automl; automl.load(folder + '/run').{method}(X)")
     ensemble = result.manifest.get("ensemble") or {}
-    members = [m["model"] for m in ensemble.get("members", [])] if ensemble.get("saved") else []
-    dropped = [m["model"] for m in ensemble.get("dropped", [])] if ensemble.get("saved") else []
+    saved = ensemble if ensemble.get("saved") else {}
+    members, dropped = ([m["model"] for m in saved.get(key, [])] for key in ("members", "dropped"))
     SAVED["automl"] = {
         "model": result.model_name, "members": members, "dropped": dropped, "predict_ms": result.manifest.get("predict_ms"),
     }

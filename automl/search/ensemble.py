@@ -188,7 +188,11 @@ def _greedy(
     used = np.flatnonzero(best_counts)
     members = [candidates[i] for i in used]
     weights = [float(best_counts[i] / best_counts.sum()) for i in used]
-    return Selection(members, weights, _fold_scores(members, weights, pool.fold_targets, score))
+    fold_scores = [
+        float(score(target, sum(w * m.predictions[k] for m, w in zip(members, weights))))
+        for k, target in enumerate(pool.fold_targets)
+    ]
+    return Selection(members, weights, fold_scores)
 
 
 def prune_selection(
@@ -226,14 +230,6 @@ def prune_selection(
         best.dropped = [*current.dropped, *(m for m in current.members if (m.model, m.number) not in kept)]
         current = best
     return current
-
-
-def _fold_scores(members: list[Candidate], weights: list[float], fold_targets: list[np.ndarray], score) -> list[float]:
-    """The weighted average's score on each fold's validation rows."""
-    return [
-        float(score(target, sum(w * m.predictions[k] for m, w in zip(members, weights))))
-        for k, target in enumerate(fold_targets)
-    ]
 
 
 def _plain_labels(labels: np.ndarray) -> np.ndarray:

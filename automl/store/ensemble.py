@@ -238,9 +238,14 @@ def _one_blas_thread():
     boostings; 212 rows) predicted in 20 ms with one BLAS thread, 40 to 48 ms with two; no other
     suite ensemble was slower.
     """
-    if all(getattr(lib, "threading_layer", None) == "openmp" for lib in _blas().lib_controllers):
+    if _per_thread_blas():
         return _blas().limit(limits=1)  # OpenMP's thread counts are per thread: each sets its own
     return _ONE_BLAS_THREAD
+
+
+@functools.cache
+def _per_thread_blas() -> bool:
+    return all(getattr(lib, "threading_layer", None) == "openmp" for lib in _blas().lib_controllers)
 
 
 class _ProcessBlasLimit:
@@ -294,8 +299,7 @@ def _release_blas_control() -> None:
 
     # before threadpoolctl 3.8 any thread could set them: nothing to release
     release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
-    own_limits = getattr(getattr(threadpoolctl, "CONTROLLING_THREAD_OWNERSHIP", None), "count", 0)
-    if release is not None and own_limits <= 0:
+    if release is not None and getattr(threadpoolctl.CONTROLLING_THREAD_OWNERSHIP, "count", 0) <= 0:
         release()
 
 
